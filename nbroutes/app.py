@@ -1,0 +1,228 @@
+"""The core: ``App.dispatch(Request) -> Response``, with no server or notebook in it.
+
+Every adapter (the Tornado server in the kernel, the test client, later ASGI
+and the CLI) builds a ``Request``, awaits ``dispatch`` and writes the
+``Response`` back, so they all behave the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .exceptions import BodyError, HTTPException
+from .handlers import Endpoint
+from .output import Console, current_console
+from .paths import MalformedPathError, compile_pattern
+from .requests import Request, format_size, parse_size
+from .responses import ApiResponse, Response, to_response
+from .routing import DEFAULT_BODY_LIMIT, DEFAULT_RESPONSE_LIMIT, Route, Router
+
+__all__ = ["App"]
+
+app_log = logging.getLogger("nbroutes.application")
+
+_NO_BODY_STATUSES = frozenset({204, 304})
+_ENTITY_HEADERS = frozenset({"content-type", "content-length", "transfer-encoding"})
+
+
+class App:
+    """Routes and the pipeline that answers requests with them.
+
+    ``debug`` puts the exception's type and message in a 500's body (the
+    traceback always goes to the route's console, never to the client).
+    """
+
+    def __init__(self, *, debug: bool = True) -> None:
+        self.router = Router()
+        self.debug = debug
+
+    # -- building ----------------------------------------------------------------
+    def route(
+        self,
+        pattern: str,
+        methods: Iterable[str] | str | None = None,
+        *,
+        body_limit: int | str | None = DEFAULT_BODY_LIMIT,
+        response_limit: int | str = DEFAULT_RESPONSE_LIMIT,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: serve a function at ``pattern`` (all methods, or those given).
+
+        Raises PatternError for a bad pattern, RouteConflictError for one that
+        clashes with the routes already there.
+        """
+        only = _methods(methods)
+
+        def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.add(pattern, {"*": Endpoint(fn)}, only=only, body_limit=body_limit, response_limit=response_limit)
+            return fn
+
+        return decorate
+
+    def add(
+        self,
+        pattern: str,
+        endpoints: dict[str, Endpoint],
+        *,
+        owner: str | None = None,
+        only: frozenset[str] | None = None,
+        body_limit: int | str | None = DEFAULT_BODY_LIMIT,
+        response_limit: int | str = DEFAULT_RESPONSE_LIMIT,
+        console: Console | None = None,
+        form: str = "method",
+    ) -> tuple[Route, list[Route]]:
+        """Register endpoints at ``pattern``; returns the route and the routes it displaced."""
+        compiled = compile_pattern(pattern)
+        limit = None if body_limit is None else parse_size(body_limit)
+        route = Route(
+            compiled,
+            endpoints,
+            owner=owner or compiled.text,
+            body_limit=limit,
+            body_limit_text=format_size(limit) if limit is not None else "false",
+            response_limit=parse_size(response_limit),
+            console=console or Console(compiled.text),
+            form=form,
+            only=only,
+        )
+        displaced = self.router.set(route.owner, [route])
+        return route, displaced
+
+    def body_limit_for(self, path: str) -> int | None:
+        """The body limit of the route that ``path`` goes to, for servers that read bodies.
+
+        None means the route reads no body and sets no limit.
+        """
+        try:
+            found = self.router.match(path)
+        except MalformedPathError:
+            return 0
+        return found[0].body_limit if found is not None else DEFAULT_BODY_LIMIT
+
+    # -- answering ---------------------------------------------------------------
+    async def dispatch(self, request: Request) -> Response:
+        """Answer ``request``: route it, run its handler and finish the response."""
+        path = request.path
+        if len(path) > 1 and path.endswith("/"):
+            return _finish(request, _redirect_without_slash(request), None)
+        try:
+            found = self.router.match(path)
+        except MalformedPathError as exc:
+            return _finish(request, _error(400, "Bad Request", f"Malformed URL: {exc}"), None)
+        if found is None:
+            return _finish(request, _error(404, "Not Found", f"No route matches {path}"), None)
+        route, params = found
+        route.hits += 1
+        response = await self._run(route, params, request)
+        route.last_status = response.status
+        return response
+
+    async def _run(self, route: Route, params: dict[str, Any], request: Request) -> Response:
+        method = request.method
+        endpoint = route.endpoint_for(method)
+        if endpoint is None:
+            if method == "OPTIONS":
+                return _finish(request, Response(b"", 204, [("Allow", route.allow)]), route)
+            response = _error(405, "Method Not Allowed", f"{route.pattern.text} does not answer {method}")
+            response.headers.append(("Allow", route.allow))
+            return _finish(request, response, route)
+        request.params = params
+        res = ApiResponse()
+        token = current_console.set(route.console)
+        try:
+            if route.body_limit is not None:
+                if request.body_exceeded or len(request.raw_body) > route.body_limit:
+                    raise BodyError(413, f"Body exceeded {route.body_limit_text} limit")
+                if request.raw_body or "content-type" in request.headers:
+                    request.body  # noqa: B018 - parse now, so a bad body is a 400 as in Next.js
+                else:
+                    request.body = ""
+            value = endpoint.call(request, res)
+            if endpoint.is_async or hasattr(value, "__await__"):
+                value = await value
+            response = to_response(value, res)
+        except BodyError as exc:
+            response = Response.text(exc.detail, exc.status_code, exc.headers)
+        except HTTPException as exc:
+            response = Response.json({"error": exc.detail}, exc.status_code, exc.headers)
+        except Exception as exc:  # noqa: BLE001 - a handler's crash must not take the server down
+            response = self._crash(route, request, exc)
+        finally:
+            current_console.reset(token)
+        return _finish(request, response, route)
+
+    def _crash(self, route: Route, request: Request, exc: Exception) -> Response:
+        detail = f"{type(exc).__name__}: {exc}"
+        route.console.error(f"{request.method} {request.url} raised {detail}", exc)
+        body: dict[str, str] = {"error": "Internal Server Error"}
+        if self.debug:
+            body["detail"] = detail
+        response = Response.json(body, 500)
+        response.exception = exc
+        return response
+
+
+def _methods(methods: Iterable[str] | str | None) -> frozenset[str] | None:
+    if methods is None:
+        return None
+    if isinstance(methods, str):
+        methods = methods.split(",")
+    return frozenset(m.strip().upper() for m in methods if m.strip())
+
+
+def _error(status: int, error: str, detail: str) -> Response:
+    return Response.json({"error": error, "detail": detail}, status)
+
+
+def _redirect_without_slash(request: Request) -> Response:
+    # Collapse leading slashes too: "//evil.example/" must not redirect off-site.
+    target = "/" + request.path.strip("/")
+    if request.query_string:
+        target += "?" + request.query_string
+    return Response(b"", 308, [("Location", target)])
+
+
+def _etag(body: bytes) -> str:
+    return f'"{len(body):x}-{hashlib.blake2b(body, digest_size=10).hexdigest()}"'
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    if header.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
+
+
+def _finish(request: Request, response: Response, route: Route | None) -> Response:
+    """Apply HTTP's rules that no handler should have to think about."""
+    status = response.status
+    if response.stream is not None:
+        return response
+    body = response.body
+    if status in _NO_BODY_STATUSES or status < 200:
+        response.body = b""
+        response.headers = [(k, v) for k, v in response.headers if k.lower() not in _ENTITY_HEADERS]
+        return response
+    method = request.method
+    if status == 200 and body and method in ("GET", "HEAD"):
+        etag = response.get_header("etag")
+        if etag is None:
+            etag = _etag(body)
+            response.headers.append(("ETag", etag))
+        inm = request.headers.get("if-none-match")
+        if inm is not None and _etag_matches(inm, etag):
+            response.status = 304
+            response.body = b""
+            response.headers = [(k, v) for k, v in response.headers if k.lower() not in _ENTITY_HEADERS]
+            return response
+    if route is not None and len(body) > route.response_limit:
+        route.console.warn(
+            f"{method} {request.url} sent {format_size(len(body))}, over the "
+            f"{format_size(route.response_limit)} response limit (--response-limit to change it)"
+        )
+    if response.get_header("content-length") is None:
+        response.headers.append(("Content-Length", str(len(body))))
+    if method == "HEAD":
+        response.body = b""
+    return response

@@ -1,0 +1,187 @@
+"""Route cells to handlers: the three cell forms, decided from the syntax tree.
+
+- pages form: the cell defines ``handler(req, res)``, which answers every method;
+- method form: it defines ``GET``, ``POST``, ... (App Router's ``route.ts``);
+- body form: neither; the cell body is the handler, the value of its last
+  expression the response. It is compiled, never run, at registration.
+
+Pages and method cells run once in the notebook's namespace (so their imports
+and helpers work), but the handler names are taken out again so that two route
+cells may both define ``GET``. Handlers keep the namespace as their globals and
+so see notebook globals live.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .handlers import METHODS, Endpoint, HandlerError
+
+__all__ = ["CellError", "CompiledCell", "compile_cell", "detect_form"]
+
+Form = Literal["pages", "method", "body"]
+_HANDLER_NAMES = ("handler", *METHODS)
+
+
+class CellError(ValueError):
+    """A route cell that cannot become a route; the message says why."""
+
+
+@dataclass
+class CompiledCell:
+    form: Form
+    #: "*" for the pages-form handler and the body, else one Endpoint per method.
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
+
+
+def _bound_names(tree: ast.Module) -> set[str]:
+    """Names among handler/GET/POST/... that the cell binds at top level."""
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    names.add(target.id)
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    return names & set(_HANDLER_NAMES)
+
+
+def detect_form(tree: ast.Module) -> tuple[Form, list[str]]:
+    """Return the cell's form and the handler names it binds.
+
+    Raises CellError if it mixes ``handler`` with method functions.
+    """
+    names = _bound_names(tree)
+    if "handler" in names and names - {"handler"}:
+        others = ", ".join(sorted(names - {"handler"}))
+        raise CellError(
+            f"the cell defines both handler and {others}: use handler(req, res) for every method, "
+            "or one function per method, not both"
+        )
+    if "handler" in names:
+        return "pages", ["handler"]
+    if names:
+        return "method", [m for m in METHODS if m in names]
+    return "body", []
+
+
+def parse_cell(source: str, filename: str, line_offset: int = 0) -> ast.Module:
+    """Parse a cell's source. Raises CellError for a syntax error, naming the line."""
+    try:
+        tree = ast.parse(source, filename=filename)
+    except SyntaxError as exc:
+        line = (exc.lineno or 0) + line_offset
+        text = (exc.text or "").strip()
+        where = f"line {line}: {text}" if text else f"line {line}"
+        raise CellError(f"SyntaxError in route cell, {where}\n    {exc.msg}") from None
+    if line_offset:
+        ast.increment_lineno(tree, line_offset)
+    return tree
+
+
+def compile_cell(
+    source: str,
+    namespace: MutableMapping[str, Any],
+    filename: str = "<route cell>",
+    *,
+    line_offset: int = 0,
+    run: Callable[[Any, MutableMapping[str, Any]], None] | None = None,
+) -> CompiledCell:
+    """Turn a route cell into endpoints whose globals are ``namespace``.
+
+    ``line_offset`` shifts line numbers so tracebacks match the cell when a
+    magic line was cut off its top; ``run`` executes a compiled cell (defaults
+    to ``exec``).
+
+    Raises CellError for a cell that cannot be a route (its message is for the
+    user); an exception the cell raises while running propagates unchanged, and
+    in every case the namespace is left as it was for the handler names.
+    """
+    tree = parse_cell(source, filename, line_offset)
+    form, names = detect_form(tree)
+    if form == "body":
+        return CompiledCell("body", {"*": _compile_body(tree, namespace, filename)})
+
+    code = _compile(tree, filename, "exec")
+    missing = object()
+    saved = {name: namespace.get(name, missing) for name in _HANDLER_NAMES}
+    try:
+        (run or _exec)(code, namespace)
+        found = {name: namespace.get(name, missing) for name in names}
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
+    endpoints: dict[str, Endpoint] = {}
+    try:
+        for name, fn in found.items():
+            if fn is missing:
+                continue  # bound only in a branch that did not run
+            endpoints["*" if name == "handler" else name] = Endpoint(fn, name)
+    except HandlerError as exc:
+        raise CellError(str(exc)) from None
+    if not endpoints:
+        raise CellError(f"the cell names {', '.join(names)} but running it did not define them")
+    return CompiledCell(form, endpoints)
+
+
+def _exec(code: Any, namespace: MutableMapping[str, Any]) -> None:
+    exec(code, namespace)  # noqa: S102 - running the user's own cell is the point
+
+
+def _compile(tree: ast.AST, filename: str, mode: str) -> Any:
+    try:
+        return compile(tree, filename, mode, dont_inherit=True)
+    except SyntaxError as exc:
+        raise CellError(f"SyntaxError in route cell, line {exc.lineno}: {exc.msg}") from None
+
+
+class _AsyncFinder(ast.NodeVisitor):
+    """Finds await/async for/async with outside nested functions and classes."""
+
+    found = False
+
+    def visit_Await(self, node: ast.Await) -> None:
+        self.found = True
+
+    visit_AsyncFor = visit_AsyncWith = visit_Await  # type: ignore[assignment]
+
+    def visit_FunctionDef(self, node: ast.AST) -> None:
+        pass
+
+    visit_AsyncFunctionDef = visit_Lambda = visit_ClassDef = visit_FunctionDef
+
+
+def _compile_body(tree: ast.Module, namespace: MutableMapping[str, Any], filename: str) -> Endpoint:
+    body = list(tree.body)
+    if body and isinstance(body[-1], ast.Expr):
+        last = body[-1]
+        body[-1] = ast.copy_location(ast.Return(value=last.value), last)
+    if not body:
+        body = [ast.Pass()]
+    finder = _AsyncFinder()
+    for stmt in body:
+        finder.visit(stmt)
+    args = ast.arguments(
+        posonlyargs=[], args=[ast.arg("req"), ast.arg("res")], kwonlyargs=[], kw_defaults=[], defaults=[]
+    )
+    kind = ast.AsyncFunctionDef if finder.found else ast.FunctionDef
+    fn_def = kind(name="handler", args=args, body=body, decorator_list=[], returns=None)
+    if "type_params" in kind._fields:  # Python >= 3.12
+        fn_def.type_params = []
+    ast.copy_location(fn_def, body[0])
+    module = ast.Module(body=[fn_def], type_ignores=[])
+    ast.fix_missing_locations(module)
+    scratch: dict[str, Any] = {}
+    exec(_compile(module, filename, "exec"), namespace, scratch)  # noqa: S102 - defines, never runs, the body
+    return Endpoint(scratch["handler"], "handler")

@@ -1,0 +1,169 @@
+"""Route patterns in Next.js syntax: parsing, validation and precedence.
+
+A pattern is a ``/``-separated path whose segments are static text, ``[name]``
+(exactly one segment), ``[...name]`` (one or more, a list) or ``[[...name]]``
+(zero or more; the key is absent when empty)::
+
+    >>> p = compile_pattern("/api/users/[id]/[...rest]")
+    >>> [s.kind for s in p.segments]
+    [<Kind.STATIC: 0>, <Kind.STATIC: 0>, <Kind.PARAM: 1>, <Kind.CATCH_ALL: 2>]
+    >>> p.key
+    (0, 0, 1, 2)
+
+``key`` orders patterns the way Next.js does, segment by segment: static,
+then ``[param]``, then ``[...rest]``, then ``[[...opt]]``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
+
+__all__ = [
+    "Kind",
+    "MalformedPathError",
+    "Pattern",
+    "PatternError",
+    "Segment",
+    "compile_pattern",
+    "split_path",
+]
+
+
+class PatternError(ValueError):
+    """A route pattern that Next.js would refuse."""
+
+
+class Kind(enum.IntEnum):
+    STATIC = 0
+    PARAM = 1
+    CATCH_ALL = 2
+    OPTIONAL_CATCH_ALL = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    kind: Kind
+    value: str  # the static text, or the parameter's name
+
+    def __str__(self) -> str:
+        return {
+            Kind.STATIC: "{}",
+            Kind.PARAM: "[{}]",
+            Kind.CATCH_ALL: "[...{}]",
+            Kind.OPTIONAL_CATCH_ALL: "[[...{}]]",
+        }[self.kind].format(self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    text: str
+    segments: tuple[Segment, ...]
+
+    @property
+    def key(self) -> tuple[int, ...]:
+        """The precedence key: smaller sorts first."""
+        return tuple(s.kind for s in self.segments)
+
+    @property
+    def is_static(self) -> bool:
+        return all(s.kind is Kind.STATIC for s in self.segments)
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(s.value for s in self.segments if s.kind is not Kind.STATIC)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+_DYNAMIC = re.compile(r"^(\[\[\.\.\.(?P<opt>[^\[\]]*)\]\]|\[\.\.\.(?P<all>[^\[\]]*)\]|\[(?P<one>[^\[\]]*)\])$")
+# Characters a static segment may hold: RFC 3986 pchar, without '%' escapes
+# (a cell names its path in plain text; requests are decoded before matching).
+_STATIC = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:@]+$")
+
+
+def compile_pattern(text: str) -> Pattern:
+    """Parse and validate a route pattern such as ``/api/users/[id]``.
+
+    Raises PatternError, with a message that says how to fix it, if the
+    pattern is not one Next.js would accept.
+    """
+    if not isinstance(text, str) or not text.startswith("/"):
+        raise PatternError(f"route pattern {text!r} must start with '/', e.g. /api/hello")
+    if "?" in text or "#" in text:
+        raise PatternError(f"route pattern {text!r} must be a path, without '?' or '#'")
+    body = text.strip("/")
+    if text != "/" and text.endswith("/"):
+        # Requests with a trailing slash are redirected to the path without it,
+        # so a pattern that ends in '/' could never match: normalise it.
+        text = "/" + body
+    raw = body.split("/") if body else []
+    segments: list[Segment] = []
+    seen: set[str] = set()
+    for i, part in enumerate(raw):
+        if part == "":
+            raise PatternError(f"route pattern {text!r} has an empty segment ('//')")
+        m = _DYNAMIC.match(part)
+        if m is None:
+            if "[" in part or "]" in part:
+                raise PatternError(
+                    f"segment {part!r} of {text!r} is not a valid dynamic segment: "
+                    "use [name], [...name] or [[...name]] as the whole segment"
+                )
+            if not _STATIC.match(part):
+                raise PatternError(f"segment {part!r} of {text!r} has characters that are not allowed in a URL path")
+            segments.append(Segment(Kind.STATIC, part))
+            continue
+        if m["opt"] is not None:
+            kind, name = Kind.OPTIONAL_CATCH_ALL, m["opt"]
+        elif m["all"] is not None:
+            kind, name = Kind.CATCH_ALL, m["all"]
+        else:
+            kind, name = Kind.PARAM, m["one"]
+            if name.startswith("..."):
+                raise PatternError(f"segment {part!r} of {text!r}: write a catch-all as [...name]")
+        if not name.isidentifier():
+            raise PatternError(f"parameter {name!r} in {text!r} must be a Python identifier (letters, digits, '_')")
+        if name in seen:
+            raise PatternError(f"parameter {name!r} appears twice in {text!r}")
+        seen.add(name)
+        if kind in (Kind.CATCH_ALL, Kind.OPTIONAL_CATCH_ALL) and i != len(raw) - 1:
+            raise PatternError(f"catch-all segment {part!r} must be the last segment of {text!r}")
+        segments.append(Segment(kind, name))
+    return Pattern(text, tuple(segments))
+
+
+class MalformedPathError(ValueError):
+    """A request path with a bad percent-escape or invalid UTF-8."""
+
+
+_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def split_path(path: str) -> list[str]:
+    """Split a raw request path on '/' and percent-decode each segment.
+
+    Decoding after splitting keeps ``%2F`` inside one segment, as Next.js does.
+
+    Raises MalformedPathError if an escape is malformed or does not decode to UTF-8.
+    """
+    body = path[1:] if path.startswith("/") else path
+    if not body:
+        return []
+    parts = body.split("/")
+    if "%" not in body:
+        return parts
+    out = []
+    for part in parts:
+        if "%" in part:
+            if _ESCAPE.search(part):
+                raise MalformedPathError(f"malformed percent-escape in {part!r}")
+            try:
+                part = unquote_to_bytes(part).decode("utf-8")
+            except UnicodeDecodeError:
+                raise MalformedPathError(f"{part!r} does not decode to UTF-8") from None
+        out.append(part)
+    return out

@@ -1,0 +1,242 @@
+"""The request a handler sees as ``req``: method, path, query, headers, cookies, body."""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import json
+from collections.abc import Mapping
+from functools import cached_property
+from http.cookies import _unquote  # type: ignore[attr-defined]
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from .datastructures import Headers, UploadedFile
+from .exceptions import BodyError
+
+__all__ = ["Request", "parse_body", "parse_content_type", "parse_size", "format_size"]
+
+_NOT_PARSED: Any = object()
+
+
+class Request:
+    """An HTTP request, independent of the server that received it.
+
+    ``query`` merges the query string with the path parameters (path wins), as
+    Next.js does; ``params`` holds the path parameters alone. ``body`` is parsed
+    by content type when the route runs; ``raw_body`` is the bytes as sent.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        headers: Headers | Mapping[str, str] | list[tuple[str, str]] = (),  # type: ignore[assignment]
+        body: bytes = b"",
+        *,
+        client: tuple[str, int] | None = None,
+        scheme: str = "http",
+        body_exceeded: bool = False,
+    ) -> None:
+        self.method = method.upper()
+        self.url = url
+        path, _, self.query_string = url.partition("?")
+        self.path = path or "/"
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
+        self.raw_body = body
+        self.client = client
+        self.scheme = scheme
+        #: True when the server stopped reading a body larger than the route's limit.
+        self.body_exceeded = body_exceeded
+        self.params: dict[str, str | list[str]] = {}
+        self._body: Any = _NOT_PARSED
+        self.state: dict[str, Any] = {}  # for middleware to pass data to handlers
+
+    @cached_property
+    def query(self) -> dict[str, str | list[str]]:
+        """Query string values (repeated keys become lists) merged with path params."""
+        merged = _multidict(parse_qsl(self.query_string, keep_blank_values=True)) if self.query_string else {}
+        merged.update(self.params)
+        return merged
+
+    @cached_property
+    def cookies(self) -> dict[str, str]:
+        """Cookies sent in the ``Cookie`` header."""
+        header = self.headers.get("cookie")
+        return parse_cookie_header(header) if header else {}
+
+    @property
+    def content_type(self) -> str:
+        """The media type of the body, lower-cased, without parameters."""
+        return parse_content_type(self.headers.get("content-type", ""))[0]
+
+    @property
+    def body(self) -> Any:
+        """The body parsed by content type (see ``parse_body``).
+
+        Raises BodyError (400) if it cannot be parsed.
+        """
+        if self._body is _NOT_PARSED:
+            self._body = parse_body(self.headers.get("content-type", ""), self.raw_body)
+        return self._body
+
+    @body.setter
+    def body(self, value: Any) -> None:
+        self._body = value
+
+    @property
+    def files(self) -> dict[str, UploadedFile | list[UploadedFile]]:
+        """The uploaded files of a multipart body, by field name."""
+        body = self.body
+        if not isinstance(body, dict):
+            return {}
+        return {
+            k: v
+            for k, v in body.items()
+            if isinstance(v, UploadedFile) or (isinstance(v, list) and v and isinstance(v[0], UploadedFile))
+        }
+
+    def json(self) -> Any:
+        """The body parsed as JSON whatever its content type.
+
+        Raises BodyError (400) if it is not valid JSON.
+        """
+        return _parse_json(self.raw_body)
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.url}>"
+
+
+def _multidict(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            prev = out[key]
+            if isinstance(prev, list):
+                prev.append(value)
+            else:
+                out[key] = [prev, value]
+        else:
+            out[key] = value
+    return out
+
+
+def parse_cookie_header(header: str) -> dict[str, str]:
+    """Parse a ``Cookie`` header the way browsers send it (and Node's ``cookie`` reads it)."""
+    cookies: dict[str, str] = {}
+    for chunk in header.split(";"):
+        key, sep, value = chunk.partition("=")
+        if not sep:
+            continue
+        key, value = key.strip(), value.strip()
+        if not key or key in cookies:  # the first of duplicate names wins, as in Node
+            continue
+        value = _unquote(value)
+        if "%" in value:
+            value = unquote(value)
+        cookies[key] = value
+    return cookies
+
+
+def parse_content_type(header: str) -> tuple[str, dict[str, str]]:
+    """Split a Content-Type header into its lower-cased media type and parameters."""
+    mime, _, rest = header.partition(";")
+    params: dict[str, str] = {}
+    if rest:
+        for item in rest.split(";"):
+            key, sep, value = item.partition("=")
+            if sep:
+                params[key.strip().lower()] = value.strip().strip('"')
+    return mime.strip().lower(), params
+
+
+def _parse_json(raw: bytes) -> Any:
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BodyError(400, "Invalid JSON") from None
+
+
+def _decode(raw: bytes, charset: str | None) -> str:
+    try:
+        return raw.decode(charset or "utf-8", errors="replace")
+    except LookupError:
+        raise BodyError(400, f"Unsupported charset {charset!r}") from None
+
+
+def parse_body(content_type: str, raw: bytes) -> Any:
+    """Parse a request body by its Content-Type, as Next.js's body parser does.
+
+    JSON (``application/json`` and ``+json``) is parsed, an empty body giving
+    ``{}``; ``application/x-www-form-urlencoded`` gives a dict of strings (lists
+    for repeated keys); ``multipart/form-data`` gives fields and ``UploadedFile``s;
+    anything else is text decoded by its charset.
+
+    Raises BodyError (400) if the body does not parse as its type says.
+    """
+    mime, params = parse_content_type(content_type)
+    if mime == "application/json" or mime.endswith("+json"):
+        return _parse_json(raw)
+    if mime == "application/x-www-form-urlencoded":
+        return _multidict(parse_qsl(_decode(raw, params.get("charset")), keep_blank_values=True))
+    if mime == "multipart/form-data":
+        return _parse_multipart(content_type, params, raw)
+    return _decode(raw, params.get("charset"))
+
+
+def _parse_multipart(content_type: str, params: dict[str, str], raw: bytes) -> dict[str, Any]:
+    if not params.get("boundary"):
+        raise BodyError(400, "Malformed multipart body: the Content-Type has no boundary")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw
+    )
+    if not message.is_multipart() or message.defects:
+        raise BodyError(400, "Malformed multipart body")
+    pairs: list[tuple[str, Any]] = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            raise BodyError(400, "Malformed multipart body: a part has no name")
+        payload = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if filename is not None:
+            pairs.append((str(name), UploadedFile(filename, part.get_content_type(), payload)))
+        else:
+            pairs.append((str(name), payload.decode(part.get_content_charset() or "utf-8", errors="replace")))
+    return _multidict(pairs)
+
+
+_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+
+
+def parse_size(text: str | int) -> int:
+    """Parse a size such as ``1mb``, ``500kb`` or ``2048`` into bytes.
+
+    Raises ValueError, saying what is accepted, if it is not a size.
+    """
+    if isinstance(text, int):
+        return text
+    value = text.strip().lower()
+    for unit in ("kb", "mb", "gb", "b"):
+        if value.endswith(unit):
+            number = value[: -len(unit)].strip()
+            break
+    else:
+        unit, number = "b", value
+    try:
+        size = float(number)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a size: write e.g. 1mb, 500kb, 2048 or false") from None
+    if size < 0:
+        raise ValueError(f"{text!r} is not a size: it must not be negative")
+    return int(size * _UNITS[unit])
+
+
+def format_size(size: int) -> str:
+    """Write a byte count the way Next.js limits are written (``1mb``, ``500kb``)."""
+    for unit in ("gb", "mb", "kb"):
+        if size >= _UNITS[unit] and size % _UNITS[unit] == 0:
+            return f"{size // _UNITS[unit]}{unit}"
+    return f"{size}b"

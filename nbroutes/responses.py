@@ -1,0 +1,339 @@
+"""Responses: the ``Response`` a route produces, and the ``res`` object handlers write to."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+import enum
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping
+from pathlib import PurePath
+from typing import Any
+from urllib.parse import quote
+
+__all__ = ["Response", "ApiResponse", "to_response", "dumps", "ResponseSentError"]
+
+JSON_TYPE = "application/json; charset=utf-8"
+TEXT_TYPE = "text/plain; charset=utf-8"
+BINARY_TYPE = "application/octet-stream"
+
+
+def _jsonable(obj: Any) -> Any:
+    # Called by the encoder only for types json does not know.
+    if hasattr(obj, "model_dump"):  # pydantic models
+        return obj.model_dump(mode="json")
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, (datetime.datetime, datetime.date, datetime.time)):
+        return obj.isoformat()
+    if isinstance(obj, datetime.timedelta):
+        return obj.total_seconds()
+    if isinstance(obj, decimal.Decimal):
+        return int(obj) if obj == obj.to_integral_value() else float(obj)
+    if isinstance(obj, (uuid.UUID, PurePath)):
+        return str(obj)
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, (set, frozenset)):
+        return list(obj)
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_jsonable)
+
+
+def dumps(obj: Any) -> bytes:
+    """Encode ``obj`` as compact UTF-8 JSON, knowing models, dataclasses, dates, UUIDs, Decimals and sets.
+
+    Raises TypeError for objects JSON cannot represent.
+    """
+    return _encoder.encode(obj).encode()
+
+
+class Response:
+    """A status, header lines and a body (bytes, or an async iterator of chunks)."""
+
+    __slots__ = ("status", "headers", "body", "stream", "exception")
+
+    def __init__(
+        self,
+        body: bytes = b"",
+        status: int = 200,
+        headers: Iterable[tuple[str, str]] | Mapping[str, str] | None = None,
+        *,
+        content_type: str | None = None,
+        stream: AsyncIterator[bytes] | None = None,
+    ) -> None:
+        self.status = status
+        if headers is None:
+            self.headers: list[tuple[str, str]] = []
+        elif isinstance(headers, Mapping):
+            self.headers = [(str(k), str(v)) for k, v in headers.items()]
+        else:
+            self.headers = [(str(k), str(v)) for k, v in headers]
+        if content_type is not None and self.get_header("content-type") is None:
+            self.headers.append(("Content-Type", content_type))
+        self.body = body
+        self.stream = stream
+        #: The handler's exception, for a 500 (the test client can re-raise it).
+        self.exception: BaseException | None = None
+
+    @classmethod
+    def json(cls, obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+        """A JSON response."""
+        return cls(dumps(obj), status, headers, content_type=JSON_TYPE)
+
+    @classmethod
+    def text(cls, text: str, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+        """A ``text/plain; charset=utf-8`` response."""
+        return cls(text.encode(), status, headers, content_type=TEXT_TYPE)
+
+    @classmethod
+    def html(cls, html: str, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+        """A ``text/html; charset=utf-8`` response."""
+        return cls(html.encode(), status, headers, content_type="text/html; charset=utf-8")
+
+    @classmethod
+    def redirect(cls, url: str, status: int = 307) -> Response:
+        """A redirect to ``url`` (307 keeps the method, like Next.js)."""
+        return cls(b"", status, [("Location", url)])
+
+    def get_header(self, name: str) -> str | None:
+        """The first value of header ``name`` (any case), or None."""
+        lname = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lname:
+                return value
+        return None
+
+    def set_header(self, name: str, value: str) -> None:
+        """Replace every line of header ``name`` with one line."""
+        self.remove_header(name)
+        self.headers.append((name, value))
+
+    def remove_header(self, name: str) -> None:
+        lname = name.lower()
+        self.headers = [(k, v) for k, v in self.headers if k.lower() != lname]
+
+    @property
+    def content_type(self) -> str | None:
+        return self.get_header("content-type")
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {len(self.body)} bytes>"
+
+
+class ResponseSentError(RuntimeError):
+    """The handler wrote to ``res`` after the response was already sent."""
+
+
+_COOKIE_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
+
+
+def format_cookie(name: str, value: str, **attributes: Any) -> str:
+    """Serialise a Set-Cookie value: ``max_age``, ``expires``, ``path`` (default "/"),
+    ``domain``, ``secure``, ``httponly``, ``samesite``, ``partitioned``.
+
+    Raises ValueError for a name that is not a cookie token, or an unknown attribute.
+    """
+    if not _COOKIE_NAME.match(name):
+        raise ValueError(f"{name!r} is not a valid cookie name")
+    parts = [f"{name}={quote(str(value), safe='')}"]
+    attrs = {k.lower().replace("-", "_"): v for k, v in attributes.items()}
+    attrs.setdefault("path", "/")
+    for key, val in attrs.items():
+        if val is None or val is False:
+            continue
+        if key == "max_age":
+            if isinstance(val, datetime.timedelta):
+                val = int(val.total_seconds())
+            parts.append(f"Max-Age={int(val)}")
+        elif key == "expires":
+            if isinstance(val, datetime.datetime):
+                if val.tzinfo is None:
+                    val = val.replace(tzinfo=datetime.timezone.utc)
+                val = val.astimezone(datetime.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
+            parts.append(f"Expires={val}")
+        elif key in ("path", "domain"):
+            parts.append(f"{key.capitalize()}={val}")
+        elif key == "secure":
+            parts.append("Secure")
+        elif key in ("httponly", "http_only"):
+            parts.append("HttpOnly")
+        elif key == "partitioned":
+            parts.append("Partitioned")
+        elif key == "samesite":
+            samesite = "Strict" if val is True else _SAMESITE.get(str(val).lower())
+            if samesite is None:
+                raise ValueError(f"samesite must be 'strict', 'lax' or 'none', not {val!r}")
+            parts.append(f"SameSite={samesite}")
+        else:
+            raise ValueError(f"unknown cookie attribute {key!r}")
+    return "; ".join(parts)
+
+
+class ApiResponse:
+    """The ``res`` object of a handler, modelled on Next.js's ``NextApiResponse``.
+
+    ``res.status(201).json({...})``; ``res.send(body)``; ``res.end()``;
+    ``res.redirect(url)``; ``res.set_header(name, value)``; cookies.
+    """
+
+    __slots__ = ("status_code", "_headers", "_body", "_content_type", "finished", "used")
+
+    def __init__(self) -> None:
+        self.status_code = 200
+        self._headers: list[tuple[str, str]] = []
+        self._body = b""
+        self._content_type: str | None = None
+        #: True once the response was sent (json, send, end, redirect).
+        self.finished = False
+        #: True once anything was set on it: a handler returning None then answers with it.
+        self.used = False
+
+    # -- status and headers -------------------------------------------------------
+    def status(self, code: int) -> ApiResponse:
+        """Set the status code; returns ``res`` so calls chain."""
+        if not isinstance(code, int) or not 100 <= code <= 999:
+            raise ValueError(f"status must be an integer HTTP status, not {code!r}")
+        self.status_code = code
+        self.used = True
+        return self
+
+    def set_header(self, name: str, value: Any) -> ApiResponse:
+        """Set header ``name``; a list value sends one header line per item."""
+        self._check_open()
+        self.remove_header(name)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        self._headers.extend((name, str(v)) for v in values)
+        self.used = True
+        return self
+
+    setHeader = set_header
+
+    def append_header(self, name: str, value: Any) -> ApiResponse:
+        """Add a header line without replacing earlier ones."""
+        self._check_open()
+        self._headers.append((name, str(value)))
+        self.used = True
+        return self
+
+    def get_header(self, name: str) -> str | list[str] | None:
+        lname = name.lower()
+        values = [v for k, v in self._headers if k.lower() == lname]
+        if not values:
+            return None
+        return values[0] if len(values) == 1 else values
+
+    getHeader = get_header
+
+    def remove_header(self, name: str) -> ApiResponse:
+        lname = name.lower()
+        self._headers = [(k, v) for k, v in self._headers if k.lower() != lname]
+        return self
+
+    def set_cookie(self, name: str, value: str, **attributes: Any) -> ApiResponse:
+        """Send a cookie; attributes as in ``format_cookie`` (``max_age``, ``httponly``, ...)."""
+        return self.append_header("Set-Cookie", format_cookie(name, value, **attributes))
+
+    def clear_cookie(self, name: str, **attributes: Any) -> ApiResponse:
+        """Tell the client to delete cookie ``name`` (match its ``path``/``domain``)."""
+        attributes.update(max_age=0, expires="Thu, 01 Jan 1970 00:00:00 GMT")
+        return self.set_cookie(name, "", **attributes)
+
+    # -- sending ----------------------------------------------------------------
+    def json(self, obj: Any) -> None:
+        """Send ``obj`` as JSON."""
+        self._finish(dumps(obj), JSON_TYPE)
+
+    def send(self, body: Any) -> None:
+        """Send a str (text), bytes (binary) or a dict/list/model (JSON)."""
+        if isinstance(body, str):
+            self._finish(body.encode(), TEXT_TYPE)
+        elif isinstance(body, (bytes, bytearray, memoryview)):
+            self._finish(bytes(body), BINARY_TYPE)
+        elif body is None:
+            self._finish(b"", None)
+        else:
+            self.json(body)
+
+    def end(self, body: str | bytes | None = None) -> None:
+        """Finish the response, with an optional last body."""
+        if body is None:
+            self._finish(b"", None)
+        else:
+            self.send(body)
+
+    def redirect(self, url: str | int, status: int | str = 307) -> None:
+        """Redirect to ``url`` (``res.redirect(url, 308)`` or Next.js's ``res.redirect(308, url)``)."""
+        if isinstance(url, int):
+            url, status = str(status), url
+        self.status(int(status))
+        self.set_header("Location", url)
+        self._finish(b"", None)
+
+    def _check_open(self) -> None:
+        if self.finished:
+            raise ResponseSentError("the response was already sent; headers can no longer be set")
+
+    def _finish(self, body: bytes, content_type: str | None) -> None:
+        if self.finished:
+            raise ResponseSentError("the response was already sent (res.json/send/end called twice)")
+        self._body = body
+        self._content_type = content_type
+        self.finished = self.used = True
+
+    def to_response(self) -> Response:
+        """What ``res`` holds, as a ``Response``."""
+        response = Response(self._body, self.status_code, self._headers)
+        if self._content_type is not None and response.get_header("content-type") is None:
+            response.headers.append(("Content-Type", self._content_type))
+        return response
+
+
+def to_response(value: Any, res: ApiResponse | None = None) -> Response:
+    """Turn a handler's return value into a Response.
+
+    dict, list, models and other JSON values → JSON; str → text; bytes →
+    octet-stream; ``(body, status)`` or ``(body, status, headers)``; a Response as
+    it is; None → what ``res`` holds, or 204 when nothing was sent. Headers and
+    cookies set on ``res`` are kept, and ``res.status()`` applies to a returned body.
+
+    Raises TypeError if the value cannot be sent.
+    """
+    if value is None:
+        if res is not None and res.used:
+            return res.to_response()
+        return Response(b"", 204)
+    if isinstance(value, Response):
+        response = value
+    else:
+        status: int | None = None
+        headers: Any = None
+        if isinstance(value, tuple):
+            if not 2 <= len(value) <= 3 or not isinstance(value[1], int):
+                raise TypeError("a tuple return value must be (body, status) or (body, status, headers)")
+            value, status, *rest = value
+            headers = rest[0] if rest else None
+        if status is None:
+            status = res.status_code if res is not None else 200
+        if isinstance(value, Response):
+            value.status = status
+            response = value
+        elif isinstance(value, str):
+            response = Response(value.encode(), status, headers, content_type=TEXT_TYPE)
+        elif isinstance(value, (bytes, bytearray, memoryview)):
+            response = Response(bytes(value), status, headers, content_type=BINARY_TYPE)
+        elif value is None:
+            response = Response(b"", status, headers)
+        else:
+            response = Response(dumps(value), status, headers, content_type=JSON_TYPE)
+    if res is not None and res._headers:
+        # Headers and cookies set on res travel with a returned body, unless the body set its own.
+        own = {k.lower() for k, _ in response.headers}
+        response.headers[:0] = [(k, v) for k, v in res._headers if k.lower() not in own or k.lower() == "set-cookie"]
+    return response

@@ -1,0 +1,255 @@
+"""The Tornado adapter: an HTTP server on the running event loop that hands every request to ``App.dispatch``.
+
+It speaks to Tornado's HTTP/1.1 connection directly (an ``HTTPMessageDelegate``)
+rather than through ``RequestHandler``: the core already does routing, headers
+and errors, so the adapter only reads the body, within the route's limit, and
+writes the response back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable
+from email.utils import formatdate
+from typing import Any
+
+from tornado import httputil
+from tornado.httpserver import HTTPServer
+from tornado.iostream import StreamClosedError
+from tornado.netutil import bind_sockets
+
+from .app import App
+from .requests import Request
+
+__all__ = ["Server", "PortInUseError", "public_url"]
+
+access_log = logging.getLogger("nbroutes.access")
+app_log = logging.getLogger("nbroutes.application")
+
+#: The largest body read for a route with ``--body-limit false``.
+UNLIMITED_BODY = 1024**3
+_PORT_SEARCH = 100
+
+
+class PortInUseError(OSError):
+    """No free port was found."""
+
+
+class _DateHeader:
+    """The Date header, formatted once a second rather than once a request."""
+
+    second = -1
+    value = ""
+
+    @classmethod
+    def now(cls) -> str:
+        second = int(time.time())
+        if second != cls.second:
+            cls.second, cls.value = second, formatdate(second, usegmt=True)
+        return cls.value
+
+
+class _Exchange(httputil.HTTPMessageDelegate):
+    """One request/response on a connection."""
+
+    __slots__ = ("app", "connection", "start_line", "headers", "chunks", "size", "limit", "exceeded", "task")
+
+    def __init__(self, app: App, connection: httputil.HTTPConnection) -> None:
+        self.app = app
+        self.connection = connection
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.limit: int | None = None
+        self.exceeded = False
+        self.task: asyncio.Future[None] | None = None
+
+    def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> Awaitable[None] | None:
+        assert isinstance(start_line, httputil.RequestStartLine)
+        self.start_line = start_line
+        self.headers = headers
+        if "Content-Length" in headers or "Transfer-Encoding" in headers:
+            limit = self.app.body_limit_for(start_line.path.partition("?")[0])
+            self.limit = limit
+            if limit is None:
+                self.connection.set_max_body_size(UNLIMITED_BODY)  # type: ignore[attr-defined]
+            else:
+                length = headers.get("Content-Length", "")
+                if length.isdigit() and int(length) > limit:
+                    self.exceeded = True  # read and drop it; the core answers 413
+        return None
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        if self.exceeded:
+            return None
+        self.size += len(chunk)
+        if self.limit is not None and self.size > self.limit:
+            self.exceeded = True
+            self.chunks.clear()
+        else:
+            self.chunks.append(chunk)
+        return None
+
+    def finish(self) -> None:
+        line = self.start_line
+        context = getattr(self.connection, "context", None)
+        client = (getattr(context, "remote_ip", ""), 0)
+        request = Request(
+            line.method,
+            line.path,
+            list(self.headers.get_all()),
+            b"".join(self.chunks) if self.chunks else b"",
+            client=client,
+            scheme=getattr(context, "protocol", "http"),
+            body_exceeded=self.exceeded,
+        )
+        self.chunks = []
+        self.task = asyncio.ensure_future(self._respond(request))
+
+    def on_connection_close(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()  # stops a streaming response whose client went away
+
+    async def _respond(self, request: Request) -> None:
+        start = time.perf_counter()
+        try:
+            response = await self.app.dispatch(request)
+        except Exception:  # noqa: BLE001 - dispatch handles handler errors; this is a bug in nbroutes
+            app_log.exception("nbroutes failed to answer %s %s", request.method, request.url)
+            self._write_error()
+            return
+        headers = httputil.HTTPHeaders()
+        for name, value in response.headers:
+            headers.add(name, value)
+        if "Date" not in headers:
+            headers["Date"] = _DateHeader.now()
+        status = response.status
+        start_line = httputil.ResponseStartLine("HTTP/1.1", status, httputil.responses.get(status, "Unknown"))
+        connection = self.connection
+        try:
+            if response.stream is None:
+                connection.write_headers(start_line, headers, response.body)
+            else:
+                await connection.write_headers(start_line, headers)
+                async for chunk in response.stream:
+                    if chunk:
+                        await connection.write(chunk)
+            connection.finish()
+        except StreamClosedError:
+            pass
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                "%d %s %s %.1fms", status, request.method, request.url, (time.perf_counter() - start) * 1000
+            )
+
+    def _write_error(self) -> None:
+        body = b'{"error":"Internal Server Error"}'
+        headers = httputil.HTTPHeaders({"Content-Type": "application/json", "Content-Length": str(len(body))})
+        try:
+            self.connection.write_headers(
+                httputil.ResponseStartLine("HTTP/1.1", 500, "Internal Server Error"), headers, body
+            )
+            self.connection.finish()
+        except StreamClosedError:
+            pass
+
+
+class _Delegate(httputil.HTTPServerConnectionDelegate):
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def start_request(self, server_conn: object, request_conn: httputil.HTTPConnection) -> httputil.HTTPMessageDelegate:
+        return _Exchange(self.app, request_conn)
+
+
+class Server:
+    """Serve an ``App`` over HTTP on the event loop that is running now.
+
+    ``start`` binds ``host:port``, or the next free port when it is taken.
+    """
+
+    def __init__(self, app: App, host: str = "127.0.0.1", port: int = 8000) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.requested_port = port
+        self._http: HTTPServer | None = None
+        self._sockets: list[socket.socket] = []
+
+    @property
+    def running(self) -> bool:
+        return self._http is not None
+
+    def start(self, *, search: bool = True) -> int:
+        """Start listening; returns the port. Must be called with the event loop running or about to run.
+
+        Raises PortInUseError if the port (and, with ``search``, the next 100) are taken.
+        """
+        if self._http is not None:
+            return self.port
+        self._sockets, self.port = _bind(self.host, self.requested_port, search)
+        server = HTTPServer(_Delegate(self.app), xheaders=False, max_body_size=100 * 1024**2)
+        server.add_sockets(self._sockets)
+        self._http = server
+        return self.port
+
+    def stop(self) -> None:
+        """Stop listening at once (the port is free when this returns) and close open connections."""
+        server, self._http = self._http, None
+        if server is None:
+            return
+        server.stop()
+        self._sockets = []
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        asyncio.ensure_future(server.close_all_connections())
+
+    @property
+    def url(self) -> str:
+        """The URL to reach the server from this machine."""
+        host = self.host
+        if host in ("", "0.0.0.0", "::"):
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def public_url(self, path: str = "") -> str:
+        """The URL a browser uses: through jupyter-server-proxy under JupyterHub/Binder."""
+        return public_url(self.url, self.port, path)
+
+
+def public_url(local: str, port: int, path: str = "", environ: dict[str, str] | None = None) -> str:
+    """``local + path``, or ``$JUPYTERHUB_SERVICE_PREFIX/proxy/<port>/path`` under JupyterHub or Binder."""
+    env = os.environ if environ is None else environ
+    prefix = env.get("JUPYTERHUB_SERVICE_PREFIX")
+    if prefix:
+        return f"{prefix.rstrip('/')}/proxy/{port}{path or '/'}"
+    return local + path
+
+
+def _bind(host: str, port: int, search: bool) -> tuple[list[socket.socket], int]:
+    last: OSError | None = None
+    tries = _PORT_SEARCH if (search and port) else 1
+    for candidate in range(port, port + tries):
+        try:
+            sockets = bind_sockets(candidate, address=host or None)
+        except OSError as exc:
+            if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+                raise
+            last = exc
+            continue
+        return sockets, sockets[0].getsockname()[1]
+    raise PortInUseError(
+        errno.EADDRINUSE, f"ports {port}-{port + tries - 1} on {host} are in use ({last}); choose another with --port"
+    )

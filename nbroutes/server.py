@@ -16,7 +16,6 @@ import socket
 import time
 from collections.abc import Awaitable
 from email.utils import formatdate
-from typing import Any
 
 from tornado import httputil
 from tornado.httpserver import HTTPServer

@@ -6,6 +6,7 @@ that starts with ``%%route /api/users/[id]`` becomes a live HTTP endpoint.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from .app import App
@@ -28,16 +29,21 @@ __all__ = [
 
 __version__ = "0.1.0"
 
+# A library logs; the application decides where logs go. Without this, Python's
+# last-resort handler would print nbroutes' errors to stderr, which in the
+# kernel is routed into the very route output that already shows them.
+logging.getLogger("nbroutes").addHandler(logging.NullHandler())
+
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext nbroutes``: start the server and register the magics."""
-    from .magics import load
+    from .kernel import load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext nbroutes``: stop the server and free its port (routes are kept for a reload)."""
-    from .magics import unload
+    from .kernel import unload
 
     unload(ipython)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import io
 import logging
+import os
 import sys
 import traceback
 from typing import Any, TextIO
@@ -19,6 +20,7 @@ from typing import Any, TextIO
 __all__ = ["Console", "current_console", "RoutedStream", "route_stdio", "unroute_stdio"]
 
 app_log = logging.getLogger("nbroutes.application")
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class Console:
@@ -43,7 +45,11 @@ class Console:
 
     @staticmethod
     def format_traceback(exc: BaseException) -> str:
-        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        """The traceback from the handler's own code on: nbroutes' frames above it are noise."""
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+            tb = tb.tb_next
+        return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
 current_console: contextvars.ContextVar[Console | None] = contextvars.ContextVar("nbroutes_console", default=None)

@@ -42,6 +42,8 @@ class Route:
     response_limit: int = DEFAULT_RESPONSE_LIMIT
     console: Console = field(default_factory=Console)
     form: str = "method"
+    #: How people know the owner, e.g. "In [3]"; set by the notebook adapter.
+    label: str = ""
     #: Methods named on the magic line; None means every method the endpoints allow.
     only: frozenset[str] | None = None
     hits: int = 0
@@ -247,6 +249,20 @@ class Router:
         removed = owned.pop(owner)
         self._swap(owned)
         return removed
+
+    def discard(self, route: Route) -> None:
+        """Remove one route, leaving its owner's others."""
+        owned = dict(self._owned)
+        kept = [r for r in owned.get(route.owner, []) if r is not route]
+        if kept:
+            owned[route.owner] = kept
+        else:
+            owned.pop(route.owner, None)
+        self._swap(owned)
+
+    def owned_by(self, owner: str) -> list[Route]:
+        """The routes of ``owner``."""
+        return list(self._owned.get(owner, ()))
 
     def find(self, pattern: str) -> Route | None:
         """The route whose pattern is ``pattern`` (written the same way), or None."""

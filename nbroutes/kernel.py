@@ -1,0 +1,261 @@
+"""The notebook side: one App and one server per kernel, cell identity, and output under route cells.
+
+``load``/``unload`` back ``%load_ext``/``%unload_ext``. The state lives on the
+IPython shell, so ``%reload_ext nbroutes`` comes back on the same port with
+the routes kept.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import sys
+from collections import deque
+from typing import Any
+
+from .app import App
+from .output import Console, route_stdio, unroute_stdio
+from .server import PortInUseError, Server
+
+__all__ = ["KernelRoutes", "CellConsole", "state", "load", "unload", "current_cell"]
+
+_STATE_ATTR = "_nbroutes_state"
+_TAG_PREFIX = "route:"
+
+
+def _parent_metadata(shell: Any) -> dict[str, Any]:
+    """The execute request's metadata (cellId, tags) when a frontend sent any."""
+    kernel = getattr(shell, "kernel", None)
+    if kernel is None:
+        return {}
+    get_parent = getattr(kernel, "get_parent", None)
+    parent = get_parent() if get_parent is not None else getattr(kernel, "_parent_header", {})
+    metadata = (parent or {}).get("metadata") or {}
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def current_cell(shell: Any) -> tuple[str | None, str]:
+    """The running cell's id (None when the frontend sends none, as nbclient) and its label, e.g. "In [3]"."""
+    cell_id = _parent_metadata(shell).get("cellId")
+    # The input history holds the running cell already (IPython stores it before
+    # running), while execution_count is bumped before or after depending on the version.
+    history = getattr(shell, "user_ns", {}).get("_ih")
+    label = f"In [{len(history) - 1}]" if history else "a cell"
+    return (cell_id if isinstance(cell_id, str) and cell_id else None), label
+
+
+class CellConsole(Console):
+    """Shows a route's summary in its cell and, below it, what its requests printed and raised.
+
+    It is a display with an id, updated in place (``update_display``), so it
+    works in JupyterLab, Notebook 7 and VS Code without a widget manager.
+    """
+
+    max_entries = 50
+
+    def __init__(self, name: str, summary: str, url: str) -> None:
+        super().__init__(name)
+        self.summary = summary
+        self.url = url
+        self.display_id = f"nbroutes-{id(self):x}-{os.urandom(4).hex()}"
+        self.entries: deque[tuple[str, str]] = deque(maxlen=self.max_entries)
+        self._pending = False
+
+    def show(self) -> None:
+        """Display the summary in the running cell."""
+        from IPython.display import display
+
+        display(self._bundle(), raw=True, display_id=self.display_id)
+
+    def write(self, text: str, stream: str = "stdout") -> None:
+        if self.entries and self.entries[-1][0] == stream:
+            self.entries[-1] = (stream, self.entries[-1][1] + text)
+        else:
+            self.entries.append((stream, text))
+        self._schedule()
+
+    def error(self, summary: str, exc: BaseException) -> None:
+        super().error(summary, exc)
+        self.entries.append(("error", f"{summary}\n{self.format_traceback(exc)}"))
+        self._schedule()
+
+    def warn(self, message: str) -> None:
+        self.entries.append(("warning", f"warning: {message}\n"))
+        self._schedule()
+
+    def _schedule(self) -> None:
+        # Coalesce the writes of one request (print() writes twice) into one update.
+        if self._pending:
+            return
+        try:
+            import asyncio
+
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._pending = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Send the accumulated output to the route's cell."""
+        from IPython.display import update_display
+
+        self._pending = False
+        update_display(self._bundle(), raw=True, display_id=self.display_id)
+
+    def text(self) -> str:
+        """The plain-text form of the display: the summary, then the output."""
+        return self.summary + "".join(("\n" if i == 0 else "") + t for i, (_, t) in enumerate(self.entries))
+
+    def _bundle(self) -> dict[str, str]:
+        colours = {"stderr": "#b00", "error": "#b00", "warning": "#a60"}
+        parts = [
+            f'<div class="nbroutes-route"><code>{html.escape(self.summary)}</code> '
+            f'<a href="{html.escape(self.url)}" target="_blank">{html.escape(self.url)}</a></div>'
+        ]
+        for kind, text in self.entries:
+            colour = colours.get(kind)
+            style = f"margin:0;color:{colour}" if colour else "margin:0"
+            parts.append(f'<pre style="{style}">{html.escape(text)}</pre>')
+        return {"text/plain": self.text(), "text/html": "\n".join(parts)}
+
+
+class KernelRoutes:
+    """The App, the server and the settings of one kernel."""
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.app = App()
+        self.host = os.environ.get("NBROUTES_HOST", "127.0.0.1")
+        self.port = _env_port()
+        self.server: Server | None = None
+        #: Owners that registered a route in the cell now running.
+        self.registered_now: set[str] = set()
+        self.post_run_cell: Any = None
+
+    def start(self, host: str | None = None, port: int | None = None) -> Server:
+        """Start (or move) the server; prints where it listens.
+
+        Raises PortInUseError when no port near the requested one is free.
+        """
+        host = host or self.host
+        port = self.port if port is None else port
+        if self.server is not None and self.server.running:
+            if (self.server.host, self.server.requested_port) == (host, port) or (
+                self.server.host == host and self.server.port == port
+            ):
+                print(f"nbroutes: already serving on {self.server.url}")
+                return self.server
+            self.stop(quiet=True)
+        server = Server(self.app, host, port)
+        actual = server.start()
+        self.server, self.host, self.port = server, host, actual
+        if actual != port and port != 0:
+            print(f"nbroutes: port {port} is in use; serving on {server.url} instead")
+        else:
+            print(f"nbroutes: serving on {server.url}")
+        proxied = server.public_url("/")
+        if proxied != server.url + "/":
+            print(f"nbroutes: from your browser: {proxied}")
+        return server
+
+    def stop(self, *, quiet: bool = False) -> None:
+        if self.server is not None and self.server.running:
+            self.server.stop()
+            if not quiet:
+                print(f"nbroutes: stopped (port {self.port} is free)")
+        elif not quiet:
+            print("nbroutes: not running")
+
+    def url(self, path: str = "") -> str:
+        """Where ``path`` is reached from a browser (through the proxy under JupyterHub)."""
+        server = self.server or Server(self.app, self.host, self.port)
+        return server.public_url(path)
+
+
+def _env_port() -> int:
+    value = os.environ.get("NBROUTES_PORT", "8000")
+    try:
+        return int(value)
+    except ValueError:
+        print(f"nbroutes: NBROUTES_PORT={value!r} is not a port number; using 8000", file=sys.stderr)
+        return 8000
+
+
+def state(shell: Any) -> KernelRoutes:
+    """The kernel's routes, created on first use."""
+    existing = getattr(shell, _STATE_ATTR, None)
+    if existing is None:
+        existing = KernelRoutes(shell)
+        setattr(shell, _STATE_ATTR, existing)
+    return existing  # type: ignore[no-any-return]
+
+
+def route_tag_transformer(shell: Any) -> Any:
+    """An input transformer: a cell tagged ``route:/api/x`` runs as if it began with ``%%route /api/x``."""
+
+    def transform(lines: list[str]) -> list[str]:
+        tags = _parent_metadata(shell).get("tags") or []
+        spec = next((t[len(_TAG_PREFIX) :] for t in tags if isinstance(t, str) and t.startswith(_TAG_PREFIX)), None)
+        if spec is None or (lines and lines[0].lstrip().startswith("%%route")):
+            return lines
+        if not spec.startswith("/") and ":" in spec:
+            methods, _, path = spec.partition(":")  # route:GET,POST:/api/x
+            spec = f"{methods} {path}"
+        return [f"%%route {spec}\n", *lines]
+
+    transform.has_side_effects = False  # type: ignore[attr-defined]
+    return transform
+
+
+def _forget_unmarked_cells(shell: Any) -> Any:
+    def post_run_cell(result: Any) -> None:
+        routes = state(shell)
+        cell_id, _ = current_cell(shell)
+        registered, routes.registered_now = routes.registered_now, set()
+        if cell_id is None or cell_id in registered:
+            return
+        owned = routes.app.router.owned_by(cell_id)
+        if owned and getattr(result, "success", True):
+            routes.app.router.remove(cell_id)
+            names = ", ".join(r.pattern.text for r in owned)
+            print(f"nbroutes: removed {names}: this cell is no longer a route cell", file=sys.stderr)
+
+    return post_run_cell
+
+
+def load(shell: Any) -> None:
+    """Register the magics, route output to route cells and start the server."""
+    from .magics import RouteMagics
+
+    routes = state(shell)
+    shell.register_magics(RouteMagics(shell, routes))
+    if not any(getattr(t, "_nbroutes", False) for t in shell.input_transformers_cleanup):
+        transform = route_tag_transformer(shell)
+        transform._nbroutes = True  # type: ignore[attr-defined]
+        shell.input_transformers_cleanup.append(transform)
+    if routes.post_run_cell is None:
+        routes.post_run_cell = _forget_unmarked_cells(shell)
+        shell.events.register("post_run_cell", routes.post_run_cell)
+    route_stdio()
+    try:
+        routes.start()
+    except PortInUseError as exc:
+        print(f"nbroutes: {exc.strerror}", file=sys.stderr)
+
+
+def unload(shell: Any) -> None:
+    """Stop the server (freeing the port) and undo ``load``; the routes stay for a reload."""
+    routes = state(shell)
+    routes.stop(quiet=True)
+    shell.input_transformers_cleanup[:] = [
+        t for t in shell.input_transformers_cleanup if not getattr(t, "_nbroutes", False)
+    ]
+    if routes.post_run_cell is not None:
+        try:
+            shell.events.unregister("post_run_cell", routes.post_run_cell)
+        except ValueError:
+            pass
+        routes.post_run_cell = None
+    unroute_stdio()

@@ -1,0 +1,195 @@
+"""The magics: ``%%route``, ``%routes``, ``%unroute`` and ``%nbroutes``.
+
+A user's mistake raises ``UsageError``: IPython shows its message without a
+traceback, and nothing is registered, so the route that was there keeps serving.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from .cells import CellError, compile_cell
+from .handlers import METHODS
+from .kernel import CellConsole, KernelRoutes, current_cell
+from .paths import PatternError, compile_pattern
+from .requests import parse_size
+from .routing import DEFAULT_RESPONSE_LIMIT, RouteConflictError
+from .server import PortInUseError
+
+__all__ = ["RouteMagics"]
+
+
+def _parse_methods(text: str) -> frozenset[str]:
+    methods = frozenset(m.strip().upper() for m in text.split(",") if m.strip())
+    unknown = sorted(methods - set(METHODS))
+    if not methods or unknown:
+        raise UsageError(
+            f"%%route: {', '.join(unknown) or repr(text)} is not an HTTP method; use some of {', '.join(METHODS)}"
+        )
+    return methods
+
+
+def _parse_limit(text: str, option: str) -> int | None:
+    if text.strip().lower() == "false":
+        if option == "--response-limit":
+            raise UsageError("%%route: --response-limit takes a size such as 4mb")
+        return None
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise UsageError(f"%%route {option}: {exc}") from None
+
+
+@magics_class
+class RouteMagics(Magics):
+    """Route cells and the commands that inspect and control the server."""
+
+    def __init__(self, shell: Any, routes: KernelRoutes) -> None:
+        super().__init__(shell)
+        self.routes = routes
+
+    @magic_arguments()
+    @argument("spec", nargs="+", metavar="[METHODS] PATH", help="e.g. /api/users/[id] or GET,POST /api/items")
+    @argument(
+        "--body-limit",
+        default="1mb",
+        metavar="SIZE",
+        help="largest request body (default 1mb; e.g. 10mb, 500kb); 'false' leaves the body unread",
+    )
+    @argument(
+        "--response-limit",
+        default="4mb",
+        metavar="SIZE",
+        help="warn in the notebook when a response is larger than this (default 4mb)",
+    )
+    @cell_magic
+    def route(self, line: str, cell: str) -> None:
+        """Serve this cell at PATH, as a Next.js API route.
+
+        The cell is one of three forms:
+          - it defines handler(req, res): that answers every method (or METHODS);
+          - it defines GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS functions,
+            taking (req) or (req, res);
+          - neither: the cell body is the handler, with req and res in scope; the
+            value of its last expression is the response.
+
+        PATH segments: static, [id], [...slug] (one or more), [[...slug]] (zero or more).
+        Re-running the cell replaces the route on the next request.
+        """
+        args = parse_argstring(self.route, line)
+        if len(args.spec) > 2:
+            raise UsageError(f"%%route takes [METHODS] PATH, not {' '.join(args.spec)!r}")
+        only = _parse_methods(args.spec[0]) if len(args.spec) == 2 else None
+        path = args.spec[-1]
+        try:
+            pattern = compile_pattern(path)
+        except PatternError as exc:
+            raise UsageError(f"%%route: {exc}") from None
+        body_limit = _parse_limit(args.body_limit, "--body-limit")
+        response_limit = _parse_limit(args.response_limit, "--response-limit") or DEFAULT_RESPONSE_LIMIT
+
+        cell_id, label = current_cell(self.shell)
+        owner = cell_id or pattern.text
+        full_source = f"%%route {line}\n{cell}"
+        filename = self.shell.compile.cache(full_source, self.shell.execution_count)
+        try:
+            compiled = compile_cell(cell, self.shell.user_ns, filename, line_offset=1)
+        except CellError as exc:
+            raise UsageError(f"%%route {pattern.text}: {exc}") from None
+        if only is not None and compiled.form == "method":
+            missing = sorted(only - set(compiled.endpoints) - ({"HEAD"} if "GET" in compiled.endpoints else set()))
+            if missing:
+                raise UsageError(
+                    f"%%route {pattern.text}: the cell lists {', '.join(missing)} but defines no such function"
+                )
+
+        methods = (
+            ", ".join(sorted(only))
+            if only
+            else (", ".join(m for m in METHODS if m in compiled.endpoints) if compiled.form == "method" else "*")
+        )
+        console = CellConsole(pattern.text, f"{methods} {pattern.text}", self.routes.url(pattern.text))
+        try:
+            route, displaced = self.routes.app.add(
+                pattern.text,
+                compiled.endpoints,
+                owner=owner,
+                only=only,
+                body_limit=body_limit,
+                response_limit=response_limit,
+                console=console,
+                form=compiled.form,
+            )
+        except RouteConflictError as exc:
+            raise UsageError(f"%%route: {exc}") from None
+        route.label = label
+        self.routes.registered_now.add(owner)
+        console.show()
+        for other in displaced:
+            print(
+                f"nbroutes: {other.pattern.text} was served by {other.label or other.owner}; "
+                f"this cell ({label}) serves {route.pattern.text} now",
+                file=sys.stderr,
+            )
+        if self.routes.server is None or not self.routes.server.running:
+            print("nbroutes: the server is stopped; %nbroutes start serves this route", file=sys.stderr)
+
+    @line_magic
+    def routes(self, line: str = "") -> None:
+        """List the routes: methods, pattern, the cell that owns it, hits and last status."""
+        table = self.routes.app.router.routes
+        if not table:
+            print("nbroutes: no routes yet; a cell starting with %%route /api/hello makes one")
+            return
+        rows = [("METHODS", "PATTERN", "CELL", "HITS", "LAST")]
+        for r in table:
+            rows.append(
+                (",".join(r.methods), r.pattern.text, r.label or r.owner, str(r.hits), str(r.last_status or "-"))
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+    @line_magic
+    def unroute(self, line: str) -> None:
+        """%unroute PATH: stop serving the route with pattern PATH (as %routes lists it)."""
+        path = line.strip()
+        if not path:
+            raise UsageError("%unroute takes the route's pattern, e.g. %unroute /api/users/[id]")
+        route = self.routes.app.router.find(path)
+        if route is None:
+            known = ", ".join(r.pattern.text for r in self.routes.app.router.routes) or "none"
+            raise UsageError(f"%unroute: no route {path} (routes: {known})")
+        self.routes.app.router.discard(route)
+        print(f"nbroutes: removed {route.pattern.text}")
+
+    @magic_arguments()
+    @argument("action", nargs="?", default="status", choices=["start", "stop", "status"], help="default: status")
+    @argument("--host", default=None, help="interface to bind (default 127.0.0.1, or $NBROUTES_HOST)")
+    @argument("--port", type=int, default=None, help="port (default 8000, or $NBROUTES_PORT); 0 picks a free one")
+    @line_magic
+    def nbroutes(self, line: str) -> None:
+        """Control the server: %nbroutes start [--host H] [--port P] | stop | status."""
+        args = parse_argstring(self.nbroutes, line)
+        routes = self.routes
+        if args.action == "start":
+            try:
+                routes.start(args.host, args.port)
+            except PortInUseError as exc:
+                raise UsageError(f"nbroutes: {exc.strerror}") from None
+        elif args.action == "stop":
+            routes.stop()
+        else:
+            server = routes.server
+            if server is not None and server.running:
+                print(f"nbroutes: serving on {server.url}")
+            else:
+                print(f"nbroutes: stopped (would serve on http://{routes.host}:{routes.port})")
+            count = len(routes.app.router.routes)
+            hits = sum(r.hits for r in routes.app.router.routes)
+            print(f"nbroutes: {count} route{'s' * (count != 1)}, {hits} request{'s' * (hits != 1)} answered")

@@ -25,6 +25,7 @@ __all__ = [
     "UploadedFile",
     "load_ipython_extension",
     "unload_ipython_extension",
+    "url",
 ]
 
 __version__ = "0.1.0"
@@ -33,6 +34,16 @@ __version__ = "0.1.0"
 # last-resort handler would print nbroutes' errors to stderr, which in the
 # kernel is routed into the very route output that already shows them.
 logging.getLogger("nbroutes").addHandler(logging.NullHandler())
+
+
+def url(path: str = "") -> str:
+    """The URL of ``path`` on this kernel's server, e.g. ``nbroutes.url("/api/hello")``.
+
+    Raises RuntimeError before ``%load_ext nbroutes``.
+    """
+    from .kernel import url as kernel_url
+
+    return kernel_url(path)
 
 
 def load_ipython_extension(ipython: Any) -> None:

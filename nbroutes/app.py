@@ -132,13 +132,14 @@ class App:
         res = ApiResponse()
         token = current_console.set(route.console)
         try:
-            if route.body_limit is not None:
-                if request.body_exceeded or len(request.raw_body) > route.body_limit:
-                    raise BodyError(413, f"Body exceeded {route.body_limit_text} limit")
-                if request.raw_body or "content-type" in request.headers:
-                    request.body  # noqa: B018 - parse now, so a bad body is a 400 as in Next.js
-                else:
-                    request.body = ""
+            if route.body_limit is None:
+                request.body = None  # --body-limit false: the handler reads req.raw_body itself
+            elif request.body_exceeded or len(request.raw_body) > route.body_limit:
+                raise BodyError(413, f"Body exceeded {route.body_limit_text} limit")
+            elif request.raw_body or "content-type" in request.headers:
+                request.body  # noqa: B018 - parse now, so a bad body is a 400 as in Next.js
+            else:
+                request.body = ""
             value = endpoint.call(request, res)
             if endpoint.is_async or hasattr(value, "__await__"):
                 value = await value

@@ -17,7 +17,7 @@ from .app import App
 from .output import Console, route_stdio, unroute_stdio
 from .server import PortInUseError, Server
 
-__all__ = ["KernelRoutes", "CellConsole", "state", "load", "unload", "current_cell"]
+__all__ = ["KernelRoutes", "CellConsole", "state", "load", "unload", "current_cell", "url"]
 
 _STATE_ATTR = "_nbroutes_state"
 _TAG_PREFIX = "route:"
@@ -105,8 +105,9 @@ class CellConsole(Console):
         update_display(self._bundle(), raw=True, display_id=self.display_id)
 
     def text(self) -> str:
-        """The plain-text form of the display: the summary, then the output."""
-        return self.summary + "".join(("\n" if i == 0 else "") + t for i, (_, t) in enumerate(self.entries))
+        """The plain-text form of the display: the summary and URL, then the output."""
+        head = f"{self.summary}  {self.url}"
+        return head + "".join(("\n" if i == 0 else "") + t for i, (_, t) in enumerate(self.entries))
 
     def _bundle(self) -> dict[str, str]:
         colours = {"stderr": "#b00", "error": "#b00", "warning": "#a60"}
@@ -172,6 +173,20 @@ class KernelRoutes:
         """Where ``path`` is reached from a browser (through the proxy under JupyterHub)."""
         server = self.server or Server(self.app, self.host, self.port)
         return server.public_url(path)
+
+
+def url(path: str = "") -> str:
+    """The URL of ``path`` on this kernel's nbroutes server (through the proxy under JupyterHub).
+
+    Raises RuntimeError outside IPython or before ``%load_ext nbroutes``.
+    """
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    routes = getattr(shell, _STATE_ATTR, None)
+    if routes is None or routes.server is None:
+        raise RuntimeError("nbroutes is not loaded: run %load_ext nbroutes first")
+    return routes.server.url + path
 
 
 def _env_port() -> int:

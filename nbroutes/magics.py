@@ -111,7 +111,7 @@ class RouteMagics(Magics):
         methods = (
             ", ".join(sorted(only))
             if only
-            else (", ".join(m for m in METHODS if m in compiled.endpoints) if compiled.form == "method" else "*")
+            else (", ".join(m for m in METHODS if m in compiled.endpoints) if compiled.form == "method" else "ANY")
         )
         console = CellConsole(pattern.text, f"{methods} {pattern.text}", self.routes.url(pattern.text))
         try:

@@ -79,7 +79,7 @@ class Route:
     def methods(self) -> list[str]:
         """The methods this route answers, for listings."""
         if self._fallback is not None:
-            return ["*"]
+            return ["ANY"]
         return [m for m in METHODS if m in self._lookup] + sorted(set(self._lookup) - set(METHODS))
 
     def endpoint_for(self, method: str) -> Endpoint | None:

@@ -10,11 +10,11 @@ is per task, so concurrent async handlers never mix their output.
 from __future__ import annotations
 
 import contextvars
-import io
 import logging
 import os
 import sys
 import traceback
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 __all__ = ["Console", "current_console", "RoutedStream", "route_stdio", "unroute_stdio"]
@@ -55,32 +55,30 @@ class Console:
 current_console: contextvars.ContextVar[Console | None] = contextvars.ContextVar("nbroutes_console", default=None)
 
 
-class RoutedStream(io.TextIOBase):
-    """A stand-in for sys.stdout/stderr that sends a handler's writes to its route's console."""
+class RoutedStream:
+    """A stand-in for sys.stdout/stderr that sends a handler's writes to its route's console.
+
+    Everything but ``write`` goes to the stream it replaced (ipykernel's OutStream has
+    attributes of its own, and ``fileno`` must stay the real one's), so it does not
+    inherit from ``io.TextIOBase``, whose defaults would shadow them.
+    """
 
     def __init__(self, target: TextIO, name: str) -> None:
         self._target = target
         self._name = name
 
-    def write(self, text: str) -> int:  # type: ignore[override]
+    def write(self, text: str) -> int:
         console = current_console.get()
         if console is None:
             return self._target.write(text)
         console.write(text, self._name)
         return len(text)
 
-    def flush(self) -> None:
-        self._target.flush()
-
-    def isatty(self) -> bool:
-        return False
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self._target, "encoding", "utf-8")
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
 
     def __getattr__(self, name: str) -> Any:
-        # ipykernel's OutStream has attributes of its own (session, set_parent, ...).
         return getattr(self._target, name)
 
 

@@ -19,6 +19,7 @@ from .paths import MalformedPathError, compile_pattern
 from .requests import Request, format_size, parse_size
 from .responses import ApiResponse, Response, to_response
 from .routing import DEFAULT_BODY_LIMIT, DEFAULT_RESPONSE_LIMIT, Route, Router
+from .validation import RequestValidationError
 
 __all__ = ["App"]
 
@@ -47,6 +48,7 @@ class App:
         *,
         body_limit: int | str | None = DEFAULT_BODY_LIMIT,
         response_limit: int | str = DEFAULT_RESPONSE_LIMIT,
+        response_model: Any = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator: serve a function at ``pattern`` (all methods, or those given).
 
@@ -56,7 +58,8 @@ class App:
         only = _methods(methods)
 
         def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-            self.add(pattern, {"*": Endpoint(fn)}, only=only, body_limit=body_limit, response_limit=response_limit)
+            endpoint = Endpoint(fn, response_model=response_model)
+            self.add(pattern, {"*": endpoint}, only=only, body_limit=body_limit, response_limit=response_limit)
             return fn
 
         return decorate
@@ -81,7 +84,7 @@ class App:
             endpoints,
             owner=owner or compiled.text,
             body_limit=limit,
-            body_limit_text=format_size(limit) if limit is not None else "false",
+            body_limit_text=_limit_text(body_limit, limit),
             response_limit=parse_size(response_limit),
             console=console or Console(compiled.text),
             form=form,
@@ -136,16 +139,20 @@ class App:
                 request.body = None  # --body-limit false: the handler reads req.raw_body itself
             elif request.body_exceeded or len(request.raw_body) > route.body_limit:
                 raise BodyError(413, f"Body exceeded {route.body_limit_text} limit")
-            elif request.raw_body or "content-type" in request.headers:
-                request.body  # noqa: B018 - parse now, so a bad body is a 400 as in Next.js
-            else:
+            elif not (request.raw_body or "content-type" in request.headers):
                 request.body = ""
+            elif endpoint.signature is None or endpoint.signature.body is None:
+                request.body  # noqa: B018 - parse now, so a bad body is a 400 as in Next.js
             value = endpoint.call(request, res)
             if endpoint.is_async or hasattr(value, "__await__"):
                 value = await value
+            if endpoint.signature is not None and endpoint.signature.returns is not None:
+                value = _filter_output(endpoint, value)
             response = to_response(value, res)
         except BodyError as exc:
             response = Response.text(exc.detail, exc.status_code, exc.headers)
+        except RequestValidationError as exc:
+            response = Response.json({"error": exc.detail, "detail": exc.errors}, 422)
         except HTTPException as exc:
             response = Response.json({"error": exc.detail}, exc.status_code, exc.headers)
         except Exception as exc:  # noqa: BLE001 - a handler's crash must not take the server down
@@ -165,6 +172,22 @@ class App:
         return response
 
 
+def _filter_output(endpoint: Endpoint, value: Any) -> Any:
+    """Validate and filter a returned body by the handler's return type (``-> User``)."""
+    if value is None or isinstance(value, Response):
+        return value
+    if isinstance(value, tuple) and len(value) in (2, 3) and isinstance(value[1], int):
+        return (endpoint.signature.serialize(value[0]), *value[1:])
+    return endpoint.signature.serialize(value)
+
+
+def _limit_text(given: int | str | None, size: int | None) -> str:
+    """The limit as the user wrote it ("1.5mb"), for the 413 message."""
+    if size is None:
+        return "false"
+    return given.strip().lower() if isinstance(given, str) else format_size(size)
+
+
 def _methods(methods: Iterable[str] | str | None) -> frozenset[str] | None:
     if methods is None:
         return None
@@ -178,8 +201,9 @@ def _error(status: int, error: str, detail: str) -> Response:
 
 
 def _redirect_without_slash(request: Request) -> Response:
-    # Collapse leading slashes too: "//evil.example/" must not redirect off-site.
-    target = "/" + request.path.strip("/")
+    # Collapse leading slashes and backslashes too: browsers read "//evil.example" and
+    # "/\\evil.example" as another site, and the redirect must stay on this one.
+    target = "/" + request.path.rstrip("/").lstrip("/\\")
     if request.query_string:
         target += "?" + request.query_string
     return Response(b"", 308, [("Location", target)])

@@ -1,63 +1,83 @@
-"""Handler functions: how nbroutes calls them and what they may take."""
+"""Handler functions: how nbroutes calls them, from ``(req)`` and ``(req, res)`` to typed parameters."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .requests import Request
 from .responses import ApiResponse
+from .validation import Signature, SignatureError, bind
 
 __all__ = ["Endpoint", "HandlerError", "METHODS"]
 
 #: The HTTP methods a method-form cell may define, as App Router's route.ts.
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
-_REQ_NAMES = ("req", "request")
-_RES_NAMES = ("res", "response")
-
-
-class HandlerError(TypeError):
-    """A handler whose signature nbroutes cannot call."""
+HandlerError = SignatureError
 
 
 class Endpoint:
-    """A handler function with its signature inspected once, at registration."""
+    """A handler function with its signature worked out once, when its route is registered."""
 
-    __slots__ = ("fn", "name", "is_async", "_arity")
+    __slots__ = ("fn", "name", "is_async", "response_model", "signature", "_arity")
 
-    def __init__(self, fn: Callable[..., Any], name: str | None = None) -> None:
+    def __init__(self, fn: Callable[..., Any], name: str | None = None, *, response_model: Any = None) -> None:
         if not callable(fn):
             raise HandlerError(f"{name or fn!r} must be a function, not {type(fn).__name__}")
         self.fn = fn
         self.name = name or getattr(fn, "__name__", "handler")
         self.is_async = inspect.iscoroutinefunction(fn)
-        self._arity = _arity(fn, self.name)
+        self.response_model = response_model
+        self.signature: Signature | None = None  # bound by prepare(), when the route is known
+        self._arity: int | None = None
+
+    def prepare(self, path_params: Sequence[str]) -> None:
+        """Bind the signature for a route with these path parameters.
+
+        Raises HandlerError for a parameter nbroutes cannot supply.
+        """
+        signature = bind(self.fn, path_params, self.response_model)
+        self.signature = signature
+        self._arity = _positional_arity(signature)
 
     def call(self, req: Request, res: ApiResponse) -> Any:
-        """Call the handler: its return value, or an awaitable of it."""
+        """Call the handler: its return value, or an awaitable of it.
+
+        Raises RequestValidationError (422) when typed parameters do not validate.
+        """
         arity = self._arity
         if arity == 2:
             return self.fn(req, res)
         if arity == 1:
             return self.fn(req)
-        return self.fn()
+        if arity == 0:
+            return self.fn()
+        assert self.signature is not None, "Endpoint.prepare() binds the signature first"
+        return self.fn(**self.signature.arguments(req, res))
+
+    @property
+    def doc(self) -> str:
+        return inspect.getdoc(self.fn) or ""
 
     def __repr__(self) -> str:
         return f"<Endpoint {self.name}>"
 
 
-def _arity(fn: Callable[..., Any], name: str) -> int:
+def _positional_arity(signature: Signature) -> int | None:
+    """2, 1 or 0 when the handler takes (req, res), (req) or (): called positionally, the fast path."""
+    if signature.typed:
+        return None
     try:
-        sig = inspect.signature(fn)
+        params = list(inspect.signature(signature.fn, follow_wrapped=False).parameters.values())
     except (TypeError, ValueError):
-        return 2  # a builtin or C callable: assume (req, res)
-    params = list(sig.parameters.values())
+        return 2
     if any(p.kind is p.VAR_POSITIONAL for p in params):
         return 2
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    required = [p for p in params if p.default is p.empty and p.kind is not p.VAR_KEYWORD]
-    if len(required) > 2 or any(p.kind is p.KEYWORD_ONLY for p in required):
-        raise HandlerError(f"{name}{sig} takes parameters nbroutes cannot supply: a handler takes (req) or (req, res)")
-    return min(len(positional), 2)
+    locations = [p.location for p in signature.all_parameters]
+    if locations in (["request", "response"], ["request"], []) and all(
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params
+    ):
+        return len(locations)
+    return None

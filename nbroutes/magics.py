@@ -14,7 +14,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from .cells import CellError, compile_cell
-from .handlers import METHODS
+from .handlers import METHODS, HandlerError
 from .kernel import CellConsole, KernelRoutes, current_cell
 from .paths import PatternError, compile_pattern
 from .requests import parse_size
@@ -125,8 +125,8 @@ class RouteMagics(Magics):
                 console=console,
                 form=compiled.form,
             )
-        except RouteConflictError as exc:
-            raise UsageError(f"%%route: {exc}") from None
+        except (RouteConflictError, HandlerError) as exc:
+            raise UsageError(f"%%route {pattern.text}: {exc}") from None
         route.label = label
         self.routes.registered_now.add(owner)
         console.show()

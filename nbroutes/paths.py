@@ -95,11 +95,11 @@ def compile_pattern(text: str) -> Pattern:
         raise PatternError(f"route pattern {text!r} must start with '/', e.g. /api/hello")
     if "?" in text or "#" in text:
         raise PatternError(f"route pattern {text!r} must be a path, without '?' or '#'")
-    body = text.strip("/")
-    if text != "/" and text.endswith("/"):
+    if text != "/" and text.endswith("/") and not text.endswith("//"):
         # Requests with a trailing slash are redirected to the path without it,
         # so a pattern that ends in '/' could never match: normalise it.
-        text = "/" + body
+        text = text[:-1]
+    body = text[1:]
     raw = body.split("/") if body else []
     segments: list[Segment] = []
     seen: set[str] = set()

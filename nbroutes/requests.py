@@ -53,9 +53,14 @@ class Request:
         self.state: dict[str, Any] = {}  # for middleware to pass data to handlers
 
     @cached_property
+    def query_params(self) -> dict[str, str | list[str]]:
+        """The query string's values alone; repeated keys become lists."""
+        return _multidict(parse_qsl(self.query_string, keep_blank_values=True)) if self.query_string else {}
+
+    @cached_property
     def query(self) -> dict[str, str | list[str]]:
-        """Query string values (repeated keys become lists) merged with path params."""
-        merged = _multidict(parse_qsl(self.query_string, keep_blank_values=True)) if self.query_string else {}
+        """Query string values (repeated keys become lists) merged with path params, as Next.js does."""
+        merged = dict(self.query_params)
         merged.update(self.params)
         return merged
 

@@ -270,6 +270,7 @@ class ApiResponse:
 
     def redirect(self, url: str | int, status: int | str = 307) -> None:
         """Redirect to ``url`` (``res.redirect(url, 308)`` or Next.js's ``res.redirect(308, url)``)."""
+        self._check_open()
         if isinstance(url, int):
             url, status = str(status), url
         self.status(int(status))

@@ -58,6 +58,8 @@ class Route:
         self._build()
 
     def _build(self) -> None:
+        for endpoint in self.endpoints.values():
+            endpoint.prepare(self.pattern.param_names)  # raises HandlerError for an unfillable parameter
         named = {m: ep for m, ep in self.endpoints.items() if m != "*"}
         fallback = self.endpoints.get("*")
         only = self.only
@@ -144,6 +146,17 @@ class _Table:
                     raise RouteConflictError(
                         f"{pattern.text} and {other[1].pattern.text} put a required and an optional "
                         "catch-all at the same level: keep one"
+                    )
+                same = node.catch_all if seg.kind is Kind.CATCH_ALL else node.optional
+                if same is not None:
+                    raise RouteConflictError(
+                        f"{pattern.text} and {same[1].pattern.text} are the same catch-all"
+                        + (
+                            f" with different names ([...{seg.value}] and [...{same[0]}])"
+                            if same[0] != seg.value
+                            else ""
+                        )
+                        + ": keep one"
                     )
                 if seg.kind is Kind.CATCH_ALL:
                     node.catch_all = (seg.value, route)

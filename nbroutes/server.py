@@ -20,7 +20,6 @@ from email.utils import formatdate
 from tornado import httputil
 from tornado.httpserver import HTTPServer
 from tornado.iostream import StreamClosedError
-from tornado.netutil import bind_sockets
 
 from .app import App
 from .requests import Request
@@ -238,17 +237,21 @@ def public_url(local: str, port: int, path: str = "", environ: dict[str, str] | 
 
 
 def _bind(host: str, port: int, search: bool) -> tuple[list[socket.socket], int]:
+    # socket.create_server closes the socket when bind fails; tornado's bind_sockets
+    # leaves it to the garbage collector, which is a ResourceWarning per taken port.
     last: OSError | None = None
     tries = _PORT_SEARCH if (search and port) else 1
     for candidate in range(port, port + tries):
         try:
-            sockets = bind_sockets(candidate, address=host or None)
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            sock = socket.create_server((host or "0.0.0.0", candidate), family=family, backlog=1024)
         except OSError as exc:
             if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
                 raise
             last = exc
             continue
-        return sockets, sockets[0].getsockname()[1]
+        sock.setblocking(False)
+        return [sock], sock.getsockname()[1]
     raise PortInUseError(
         errno.EADDRINUSE, f"ports {port}-{port + tries - 1} on {host} are in use ({last}); choose another with --port"
     )

@@ -4,7 +4,7 @@ import pytest
 
 from nbroutes.paths import Kind, MalformedPathError, PatternError, compile_pattern, split_path
 
-S, P, C, O = Kind.STATIC, Kind.PARAM, Kind.CATCH_ALL, Kind.OPTIONAL_CATCH_ALL
+S, P, C, OPT = Kind.STATIC, Kind.PARAM, Kind.CATCH_ALL, Kind.OPTIONAL_CATCH_ALL
 
 
 @pytest.mark.parametrize(
@@ -14,8 +14,8 @@ S, P, C, O = Kind.STATIC, Kind.PARAM, Kind.CATCH_ALL, Kind.OPTIONAL_CATCH_ALL
         ("/api/hello", "/api/hello", [(S, "api"), (S, "hello")]),
         ("/api/users/[id]", "/api/users/[id]", [(S, "api"), (S, "users"), (P, "id")]),
         ("/api/[...slug]", "/api/[...slug]", [(S, "api"), (C, "slug")]),
-        ("/docs/[[...slug]]", "/docs/[[...slug]]", [(S, "docs"), (O, "slug")]),
-        ("/[[...all]]", "/[[...all]]", [(O, "all")]),
+        ("/docs/[[...slug]]", "/docs/[[...slug]]", [(S, "docs"), (OPT, "slug")]),
+        ("/[[...all]]", "/[[...all]]", [(OPT, "all")]),
         ("/[org]/[repo]/[...path]", "/[org]/[repo]/[...path]", [(P, "org"), (P, "repo"), (C, "path")]),
         ("/api/v1.0/item-list_~x", "/api/v1.0/item-list_~x", [(S, "api"), (S, "v1.0"), (S, "item-list_~x")]),
         ("/api/hello/", "/api/hello", [(S, "api"), (S, "hello")]),
@@ -74,7 +74,7 @@ def test_pattern_error_is_a_value_error():
         ("/api/hello", (S, S)),
         ("/api/[id]", (S, P)),
         ("/api/[...rest]", (S, C)),
-        ("/api/[[...rest]]", (S, O)),
+        ("/api/[[...rest]]", (S, OPT)),
         ("/[a]/b/[...c]", (P, S, C)),
     ],
 )

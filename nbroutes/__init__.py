@@ -12,17 +12,27 @@ from typing import Any
 from .app import App
 from .datastructures import Headers, UploadedFile
 from .exceptions import HTTPException
+from .middlewares import cors, require_token
 from .requests import Request
 from .responses import ApiResponse, Response
+from .validation import Body, Cookie, Header, Path, Query
 
 __all__ = [
     "ApiResponse",
     "App",
+    "Body",
+    "Cookie",
     "HTTPException",
+    "Header",
     "Headers",
+    "Path",
+    "Query",
     "Request",
     "Response",
     "UploadedFile",
+    "cors",
+    "middleware",
+    "require_token",
     "load_ipython_extension",
     "unload_ipython_extension",
     "url",
@@ -44,6 +54,29 @@ def url(path: str = "") -> str:
     from .kernel import url as kernel_url
 
     return kernel_url(path)
+
+
+def middleware(fn: Any = None, *, matcher: str | list[str] | None = None) -> Any:
+    """Run ``fn(req, call_next)`` before routing in this kernel's server.
+
+    ``@nbroutes.middleware`` or ``@nbroutes.middleware(matcher="/api/admin/:path*")``
+    in any cell, or ``nbroutes.middleware(nbroutes.cors(...))``. Re-running the
+    cell replaces it. Outside a notebook use ``App.use``.
+
+    Raises RuntimeError before ``%load_ext nbroutes``; MatcherError for a bad matcher.
+    """
+    if fn is None:
+        return lambda f: middleware(f, matcher=matcher)
+    from IPython import get_ipython
+
+    from .kernel import register_middleware
+
+    shell = get_ipython()
+    if shell is None:
+        raise RuntimeError("nbroutes.middleware needs a notebook; outside one, use App.use(fn, matcher)")
+    matchers = (matcher,) if isinstance(matcher, str) else tuple(matcher or ())
+    register_middleware(shell, fn, matchers)
+    return fn
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .exceptions import BodyError, HTTPException
 from .handlers import Endpoint
+from .middlewares import Middleware, MiddlewareStack
 from .output import Console, current_console
 from .paths import MalformedPathError, compile_pattern
 from .requests import Request, format_size, parse_size
@@ -38,6 +39,7 @@ class App:
 
     def __init__(self, *, debug: bool = True) -> None:
         self.router = Router()
+        self.middleware = MiddlewareStack()
         self.debug = debug
 
     # -- building ----------------------------------------------------------------
@@ -93,6 +95,28 @@ class App:
         displaced = self.router.set(route.owner, [route])
         return route, displaced
 
+    def use(
+        self,
+        fn: Callable[..., Any],
+        matcher: str | Sequence[str] | None = None,
+        *,
+        owner: str | None = None,
+        cell: str | None = None,
+        console: Console | None = None,
+    ) -> Middleware:
+        """Run middleware ``fn(req, call_next)`` before routing, for paths its matchers match (all by default).
+
+        Using the same owner again replaces that middleware where it stands.
+
+        Raises MatcherError for a matcher that is not Next.js syntax.
+        """
+        matchers = (matcher,) if isinstance(matcher, str) else tuple(matcher or ())
+        middleware = Middleware(
+            fn, matchers, owner or "", cell, console=console or Console(getattr(fn, "__name__", ""))
+        )
+        self.middleware.set(middleware)
+        return middleware
+
     def body_limit_for(self, path: str) -> int | None:
         """The body limit of the route that ``path`` goes to, for servers that read bodies.
 
@@ -106,17 +130,40 @@ class App:
 
     # -- answering ---------------------------------------------------------------
     async def dispatch(self, request: Request) -> Response:
-        """Answer ``request``: route it, run its handler and finish the response."""
+        """Answer ``request``: middleware, routing, the handler, then HTTP's rules for the response."""
+        if self.middleware:
+            chain = self.middleware.for_path(request.path)
+            if chain:
+                response = await self._through(chain, 0, request)
+                return _finish(request, response, request.route)
+        return _finish(request, await self._route(request), request.route)
+
+    async def _through(self, chain: list[Middleware], index: int, request: Request) -> Response:
+        if index == len(chain):
+            return await self._route(request)
+        middleware = chain[index]
+        token = current_console.set(middleware.console)
+        try:
+            return await middleware.run(request, lambda req: self._through(chain, index + 1, req))
+        except HTTPException as exc:
+            return _http_error(exc)
+        except Exception as exc:  # noqa: BLE001 - a middleware's crash must not take the server down
+            return self._crash(middleware.console, request, exc)
+        finally:
+            current_console.reset(token)
+
+    async def _route(self, request: Request) -> Response:
         path = request.path
         if len(path) > 1 and path.endswith("/"):
-            return _finish(request, _redirect_without_slash(request), None)
+            return _redirect_without_slash(request)
         try:
             found = self.router.match(path)
         except MalformedPathError as exc:
-            return _finish(request, _error(400, "Bad Request", f"Malformed URL: {exc}"), None)
+            return _error(400, "Bad Request", f"Malformed URL: {exc}")
         if found is None:
-            return _finish(request, _error(404, "Not Found", f"No route matches {path}"), None)
+            return _error(404, "Not Found", f"No route matches {path}")
         route, params = found
+        request.route = route
         route.hits += 1
         response = await self._run(route, params, request)
         route.last_status = response.status
@@ -127,10 +174,10 @@ class App:
         endpoint = route.endpoint_for(method)
         if endpoint is None:
             if method == "OPTIONS":
-                return _finish(request, Response(b"", 204, [("Allow", route.allow)]), route)
+                return Response(b"", 204, [("Allow", route.allow)])
             response = _error(405, "Method Not Allowed", f"{route.pattern.text} does not answer {method}")
             response.headers.append(("Allow", route.allow))
-            return _finish(request, response, route)
+            return response
         request.params = params
         res = ApiResponse()
         token = current_console.set(route.console)
@@ -148,28 +195,31 @@ class App:
                 value = await value
             if endpoint.signature is not None and endpoint.signature.returns is not None:
                 value = _filter_output(endpoint, value)
-            response = to_response(value, res)
+            return to_response(value, res)
         except BodyError as exc:
-            response = Response.text(exc.detail, exc.status_code, exc.headers)
-        except RequestValidationError as exc:
-            response = Response.json({"error": exc.detail, "detail": exc.errors}, 422)
+            return Response.text(exc.detail, exc.status_code, exc.headers)
         except HTTPException as exc:
-            response = Response.json({"error": exc.detail}, exc.status_code, exc.headers)
+            return _http_error(exc)
         except Exception as exc:  # noqa: BLE001 - a handler's crash must not take the server down
-            response = self._crash(route, request, exc)
+            return self._crash(route.console, request, exc)
         finally:
             current_console.reset(token)
-        return _finish(request, response, route)
 
-    def _crash(self, route: Route, request: Request, exc: Exception) -> Response:
+    def _crash(self, console: Console, request: Request, exc: Exception) -> Response:
         detail = f"{type(exc).__name__}: {exc}"
-        route.console.error(f"{request.method} {request.url} raised {detail}", exc)
+        console.error(f"{request.method} {request.url} raised {detail}", exc)
         body: dict[str, str] = {"error": "Internal Server Error"}
         if self.debug:
             body["detail"] = detail
         response = Response.json(body, 500)
         response.exception = exc
         return response
+
+
+def _http_error(exc: HTTPException) -> Response:
+    if isinstance(exc, RequestValidationError):
+        return Response.json({"error": exc.detail, "detail": exc.errors}, exc.status_code, exc.headers)
+    return Response.json({"error": exc.detail}, exc.status_code, exc.headers)
 
 
 def _filter_output(endpoint: Endpoint, value: Any) -> Any:

@@ -14,13 +14,13 @@ so see notebook globals live.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .handlers import METHODS, Endpoint, HandlerError
 
-__all__ = ["CellError", "CompiledCell", "compile_cell", "detect_form"]
+__all__ = ["CellError", "CompiledCell", "compile_cell", "detect_form", "parse_cell", "run_and_take"]
 
 Form = Literal["pages", "method", "body"]
 _HANDLER_NAMES = ("handler", *METHODS)
@@ -110,9 +110,35 @@ def compile_cell(
     if form == "body":
         return CompiledCell("body", {"*": _compile_body(tree, namespace, filename)})
 
+    found = run_and_take(tree, namespace, filename, names, run=run)
+    endpoints: dict[str, Endpoint] = {}
+    try:
+        for name, fn in found.items():
+            endpoints["*" if name == "handler" else name] = Endpoint(fn, name)
+    except HandlerError as exc:
+        raise CellError(str(exc)) from None
+    if not endpoints:
+        raise CellError(f"the cell names {', '.join(names)} but running it did not define them")
+    return CompiledCell(form, endpoints)
+
+
+def run_and_take(
+    tree: ast.Module,
+    namespace: MutableMapping[str, Any],
+    filename: str,
+    names: Iterable[str],
+    *,
+    run: Callable[[Any, MutableMapping[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run a cell in ``namespace`` and take ``names`` out of it again, restoring what they held before.
+
+    Returns the names the cell defined. An exception the cell raises propagates,
+    and the namespace is restored for those names all the same.
+    """
     code = _compile(tree, filename, "exec")
     missing = object()
-    saved = {name: namespace.get(name, missing) for name in _HANDLER_NAMES}
+    names = list(names)
+    saved = {name: namespace.get(name, missing) for name in names}
     try:
         (run or _exec)(code, namespace)
         found = {name: namespace.get(name, missing) for name in names}
@@ -122,17 +148,7 @@ def compile_cell(
                 namespace.pop(name, None)
             else:
                 namespace[name] = value
-    endpoints: dict[str, Endpoint] = {}
-    try:
-        for name, fn in found.items():
-            if fn is missing:
-                continue  # bound only in a branch that did not run
-            endpoints["*" if name == "handler" else name] = Endpoint(fn, name)
-    except HandlerError as exc:
-        raise CellError(str(exc)) from None
-    if not endpoints:
-        raise CellError(f"the cell names {', '.join(names)} but running it did not define them")
-    return CompiledCell(form, endpoints)
+    return {name: value for name, value in found.items() if value is not missing}
 
 
 def _exec(code: Any, namespace: MutableMapping[str, Any]) -> None:

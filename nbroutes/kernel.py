@@ -14,10 +14,20 @@ from collections import deque
 from typing import Any
 
 from .app import App
+from .middlewares import Middleware
 from .output import Console, route_stdio, unroute_stdio
 from .server import PortInUseError, Server
 
-__all__ = ["KernelRoutes", "CellConsole", "state", "load", "unload", "current_cell", "url"]
+__all__ = [
+    "CellConsole",
+    "KernelRoutes",
+    "current_cell",
+    "load",
+    "register_middleware",
+    "state",
+    "unload",
+    "url",
+]
 
 _STATE_ATTR = "_nbroutes_state"
 _TAG_PREFIX = "route:"
@@ -53,7 +63,7 @@ class CellConsole(Console):
 
     max_entries = 50
 
-    def __init__(self, name: str, summary: str, url: str) -> None:
+    def __init__(self, name: str, summary: str, url: str | None = None) -> None:
         super().__init__(name)
         self.summary = summary
         self.url = url
@@ -106,15 +116,13 @@ class CellConsole(Console):
 
     def text(self) -> str:
         """The plain-text form of the display: the summary and URL, then the output."""
-        head = f"{self.summary}  {self.url}"
+        head = f"{self.summary}  {self.url}" if self.url else self.summary
         return head + "".join(("\n" if i == 0 else "") + t for i, (_, t) in enumerate(self.entries))
 
     def _bundle(self) -> dict[str, str]:
         colours = {"stderr": "#b00", "error": "#b00", "warning": "#a60"}
-        parts = [
-            f'<div class="nbroutes-route"><code>{html.escape(self.summary)}</code> '
-            f'<a href="{html.escape(self.url)}" target="_blank">{html.escape(self.url)}</a></div>'
-        ]
+        link = f' <a href="{html.escape(self.url)}" target="_blank">{html.escape(self.url)}</a>' if self.url else ""
+        parts = [f'<div class="nbroutes-route"><code>{html.escape(self.summary)}</code>{link}</div>']
         for kind, text in self.entries:
             colour = colours.get(kind)
             style = f"margin:0;color:{colour}" if colour else "margin:0"
@@ -189,6 +197,25 @@ def url(path: str = "") -> str:
     return routes.server.url + path
 
 
+def register_middleware(shell: Any, fn: Any, matchers: tuple[str, ...] = (), *, owner: str | None = None) -> Middleware:
+    """Add middleware ``fn`` to this kernel's app, owned by the running cell, and show it there.
+
+    Raises MatcherError for a matcher that is not Next.js syntax.
+    """
+    routes = state(shell)
+    cell_id, label = current_cell(shell)
+    name = getattr(fn, "__name__", "middleware")
+    if owner is None:
+        owner = f"{cell_id}:{name}" if cell_id else f"middleware {getattr(fn, '__qualname__', name)}"
+    where = ", ".join(matchers) if matchers else "every route"
+    console = CellConsole(name, f"middleware {name} on {where}")
+    middleware = routes.app.use(fn, matchers, owner=owner, cell=cell_id, console=console)
+    middleware.label = label
+    routes.registered_now.add(owner)
+    console.show()
+    return middleware
+
+
 def _env_port() -> int:
     value = os.environ.get("NBROUTES_PORT", "8000")
     try:
@@ -231,11 +258,15 @@ def _forget_unmarked_cells(shell: Any) -> Any:
         registered, routes.registered_now = routes.registered_now, set()
         if cell_id is None or cell_id in registered:
             return
+        if not getattr(result, "success", True):
+            return  # a failed run changes nothing, as a broken route cell keeps its route
         owned = routes.app.router.owned_by(cell_id)
-        if owned and getattr(result, "success", True):
+        if owned:
             routes.app.router.remove(cell_id)
             names = ", ".join(r.pattern.text for r in owned)
             print(f"nbroutes: removed {names}: this cell is no longer a route cell", file=sys.stderr)
+        for gone in routes.app.middleware.remove_cell(cell_id, keep=registered):
+            print(f"nbroutes: removed middleware {gone.name}: this cell no longer defines it", file=sys.stderr)
 
     return post_run_cell
 

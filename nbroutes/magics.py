@@ -13,9 +13,10 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from .cells import CellError, compile_cell
+from .cells import CellError, compile_cell, parse_cell, run_and_take
 from .handlers import METHODS, HandlerError
-from .kernel import CellConsole, KernelRoutes, current_cell
+from .kernel import CellConsole, KernelRoutes, current_cell, register_middleware
+from .middlewares import MatcherError
 from .paths import PatternError, compile_pattern
 from .requests import parse_size
 from .routing import DEFAULT_RESPONSE_LIMIT, RouteConflictError
@@ -43,6 +44,12 @@ def _parse_limit(text: str, option: str) -> int | None:
         return parse_size(text)
     except ValueError as exc:
         raise UsageError(f"%%route {option}: {exc}") from None
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 @magics_class
@@ -139,21 +146,53 @@ class RouteMagics(Magics):
         if self.routes.server is None or not self.routes.server.running:
             print("nbroutes: the server is stopped; %nbroutes start serves this route", file=sys.stderr)
 
+    @magic_arguments()
+    @argument("matchers", nargs="*", metavar="MATCHER", help="paths it runs for, e.g. /api/admin/:path* (default: all)")
+    @cell_magic
+    def middleware(self, line: str, cell: str) -> None:
+        """Run this cell's middleware(req, call_next) before routing, for the paths MATCHERs match.
+
+        Matchers use Next.js syntax: :p is one segment, :p* zero or more, :p+ one
+        or more, (regex) a raw group. Middleware runs in definition order; it may
+        return a response to answer by itself, or await call_next(req) and change
+        the response. Re-running the cell replaces it in place.
+        """
+        args = parse_argstring(self.middleware, line)
+        cell_id, _ = current_cell(self.shell)
+        filename = self.shell.compile.cache(f"%%middleware {line}\n{cell}", self.shell.execution_count)
+        try:
+            tree = parse_cell(cell, filename, line_offset=1)
+        except CellError as exc:
+            raise UsageError(f"%%middleware: {exc}") from None
+        found = run_and_take(tree, self.shell.user_ns, filename, ["middleware"])
+        if "middleware" not in found:
+            raise UsageError("%%middleware: the cell must define middleware(req, call_next)")
+        owner = cell_id or f"%%middleware {' '.join(args.matchers) or '*'}"
+        try:
+            register_middleware(self.shell, found["middleware"], tuple(args.matchers), owner=owner)
+        except (MatcherError, TypeError) as exc:
+            raise UsageError(f"%%middleware: {exc}") from None
+
     @line_magic
     def routes(self, line: str = "") -> None:
-        """List the routes: methods, pattern, the cell that owns it, hits and last status."""
-        table = self.routes.app.router.routes
-        if not table:
+        """List the routes (methods, pattern, the cell that owns it, hits, last status) and the middleware."""
+        app = self.routes.app
+        if not app.router.routes and not app.middleware:
             print("nbroutes: no routes yet; a cell starting with %%route /api/hello makes one")
             return
-        rows = [("METHODS", "PATTERN", "CELL", "HITS", "LAST")]
-        for r in table:
-            rows.append(
-                (",".join(r.methods), r.pattern.text, r.label or r.owner, str(r.hits), str(r.last_status or "-"))
+        if app.router.routes:
+            rows = [("METHODS", "PATTERN", "CELL", "HITS", "LAST")]
+            for r in app.router.routes:
+                rows.append(
+                    (",".join(r.methods), r.pattern.text, r.label or r.owner, str(r.hits), str(r.last_status or "-"))
+                )
+            _print_table(rows)
+        if app.middleware:
+            print()
+            _print_table(
+                [("MIDDLEWARE", "MATCHERS", "CELL")]
+                + [(m.name, " ".join(m.matchers) or "*", m.label or m.owner) for m in app.middleware]
             )
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        for row in rows:
-            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
     @line_magic
     def unroute(self, line: str) -> None:

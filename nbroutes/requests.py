@@ -51,6 +51,8 @@ class Request:
         self.params: dict[str, str | list[str]] = {}
         self._body: Any = _NOT_PARSED
         self.state: dict[str, Any] = {}  # for middleware to pass data to handlers
+        #: The route the request went to, once routed.
+        self.route: Any = None
 
     @cached_property
     def query_params(self) -> dict[str, str | list[str]]:

@@ -1,0 +1,363 @@
+"""Real kernels for the notebook side: an ipykernel per module (or per test), driven over ZMQ, and HTTP to its port.
+
+Every test starts kernels through ``Kernel`` (via the ``kernel`` or ``new_kernel``
+fixtures) and talks to nbroutes only from the outside: execute requests on the
+shell channel, messages on iopub, and ``http.client`` requests to the port the
+kernel serves on. Nothing here imports nbroutes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from http.client import HTTPConnection
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_client.manager import KernelManager
+
+START_TIMEOUT = 60
+EXECUTE_TIMEOUT = 30
+HOST = "127.0.0.1"
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def free_port() -> int:
+    """A port that nothing listens on now (bound to port 0, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    """True if this process can bind and listen on ``port`` (so no one else listens there)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR lets TIME_WAIT connections of earlier requests pass, but never a listener.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+            sock.listen(1)
+        except OSError:
+            return False
+        return True
+
+
+def listen_on(port: int = 0) -> socket.socket:
+    """Hold ``port`` (any free one for 0) with a listening socket; the caller closes it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((HOST, port))
+        sock.listen(1)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+@dataclass
+class HTTPResult:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def header(self, name: str, default: str = "") -> str:
+        return self.headers.get(name.lower(), default)
+
+
+def http_request(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | str | Iterable[bytes] | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10,
+) -> HTTPResult:
+    """One request over a fresh connection from the test process; headers come back lower-cased.
+
+    An iterable body is sent with chunked transfer encoding.
+    """
+    chunked = body is not None and not isinstance(body, (bytes, str))
+    conn = HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
+        response = conn.getresponse()
+        data = response.read()
+        return HTTPResult(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
+    finally:
+        conn.close()
+
+
+def refuses_connections(port: int) -> bool:
+    """True if a TCP connect to ``port`` is refused."""
+    try:
+        with socket.create_connection((HOST, port), timeout=2):
+            return False
+    except ConnectionRefusedError:
+        return True
+
+
+@dataclass
+class ExecResult:
+    """What one execute request produced."""
+
+    status: str
+    execution_count: int | None
+    reply: dict[str, Any]
+    stdout: str = ""
+    stderr: str = ""
+    #: ename, evalue and traceback (ANSI codes stripped) from the reply, when status is "error". For a
+    #: UsageError (checked with ipykernel 7) the reply is status "error", ename "UsageError", evalue the
+    #: message and no traceback; no error message goes to iopub, IPython prints "UsageError: ..." to stderr.
+    error: dict[str, Any] | None = None
+    #: display_data contents (data, metadata, transient) parented to this request.
+    displays: list[dict[str, Any]] = field(default_factory=list)
+    #: every iopub message read while waiting for this request, whatever its parent.
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def error_text(self) -> str:
+        """Everything an error showed: ename, evalue, traceback and stderr (where IPython prints UsageError)."""
+        parts = [self.stderr]
+        if self.error is not None:
+            parts += [self.error.get("ename", ""), self.error.get("evalue", ""), *self.error.get("traceback", [])]
+        return "\n".join(parts)
+
+    @property
+    def display_id(self) -> str:
+        """The display id of the (single) display this cell showed with one."""
+        ids = [d["transient"]["display_id"] for d in self.displays if d.get("transient", {}).get("display_id")]
+        assert len(ids) == 1, f"expected one display with a display_id, got {self.displays!r}"
+        return ids[0]
+
+    @property
+    def label(self) -> str:
+        """How nbroutes names this cell, e.g. "In [3]"."""
+        return f"In [{self.execution_count}]"
+
+
+class Kernel:
+    """A real ipykernel with NBROUTES_PORT set, and the iopub messages it sent."""
+
+    def __init__(self, log_path: Path, port: int | None = None) -> None:
+        # Hold the port while jupyter_client picks the kernel's own ports, so that it cannot pick this one.
+        reserved = None
+        if port is None:
+            reserved = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            reserved.bind((HOST, 0))
+            port = int(reserved.getsockname()[1])
+        self.port = port
+        #: NBROUTES_PORT in the kernel's environment.
+        self.env_port = port
+        self.log_path = log_path
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith("NBROUTES_") and k != "JUPYTERHUB_SERVICE_PREFIX"
+        }
+        env["NBROUTES_PORT"] = str(self.port)
+        self.iopub: list[dict[str, Any]] = []
+        #: The result of ``%load_ext nbroutes`` when the ``kernel`` fixture ran it.
+        self.load_result: ExecResult | None = None
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in shutdown
+        self.km = KernelManager(kernel_name="python3")
+        try:
+            self.km.start_kernel(env=env, stdout=self._log, stderr=self._log)
+            self.kc = self.km.client()
+            self.kc.start_channels()
+            self.kc.wait_for_ready(timeout=START_TIMEOUT)
+        except BaseException:
+            self.shutdown()
+            raise
+        finally:
+            if reserved is not None:
+                reserved.close()
+
+    # -- messaging ---------------------------------------------------------------------
+    def _next_iopub(self, timeout: float) -> dict[str, Any] | None:
+        try:
+            msg = self.kc.get_iopub_msg(timeout=max(timeout, 0.001))
+        except queue.Empty:
+            return None
+        self.iopub.append(msg)
+        return msg
+
+    def execute(
+        self, code: str, metadata: dict[str, Any] | None = None, timeout: float = EXECUTE_TIMEOUT
+    ) -> ExecResult:
+        """Run ``code`` as a cell, with execute_request ``metadata`` (cellId, tags), and gather what it produced."""
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": False,
+        }
+        msg = self.kc.session.msg("execute_request", content, metadata=metadata or {})
+        msg_id = msg["header"]["msg_id"]
+        self.kc.shell_channel.send(msg)
+        deadline = time.monotonic() + timeout
+        seen: list[dict[str, Any]] = []
+        while True:
+            m = self._next_iopub(deadline - time.monotonic())
+            if m is None:
+                raise TimeoutError(f"no idle status for {code!r} within {timeout}s; saw {seen!r}\n{self.log_text()}")
+            seen.append(m)
+            if (
+                m["parent_header"].get("msg_id") == msg_id
+                and m["msg_type"] == "status"
+                and m["content"]["execution_state"] == "idle"
+            ):
+                break
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                reply = self.kc.get_shell_msg(timeout=max(remaining, 0.001))
+            except queue.Empty:
+                raise TimeoutError(f"no execute_reply for {code!r} within {timeout}s") from None
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        rc = reply["content"]
+        result = ExecResult(rc["status"], rc.get("execution_count"), rc, messages=seen)
+        if rc["status"] == "error":
+            result.error = {
+                "ename": rc.get("ename", ""),
+                "evalue": rc.get("evalue", ""),
+                "traceback": [_ANSI.sub("", line) for line in rc.get("traceback", [])],
+            }
+        for m in seen:
+            if m["parent_header"].get("msg_id") != msg_id:
+                continue
+            if m["msg_type"] == "stream":
+                if m["content"]["name"] == "stdout":
+                    result.stdout += m["content"]["text"]
+                else:
+                    result.stderr += m["content"]["text"]
+            elif m["msg_type"] == "display_data":
+                result.displays.append(m["content"])
+        return result
+
+    def ok(self, code: str, metadata: dict[str, Any] | None = None) -> ExecResult:
+        """Execute ``code`` and assert it ran without an error."""
+        result = self.execute(code, metadata)
+        assert result.status == "ok", f"cell failed: {code!r}\n{result.error_text}"
+        return result
+
+    def drain(self, timeout: float = 0.2) -> None:
+        """Read whatever iopub messages arrive within ``timeout`` into the log."""
+        deadline = time.monotonic() + timeout
+        while self._next_iopub(deadline - time.monotonic()) is not None:
+            pass
+
+    def updates(self, display_id: str) -> list[str]:
+        """The text/plain of every update_display_data seen for ``display_id``, oldest first."""
+        return [
+            m["content"]["data"].get("text/plain", "")
+            for m in self.iopub
+            if m["msg_type"] == "update_display_data"
+            and m["content"].get("transient", {}).get("display_id") == display_id
+        ]
+
+    def wait_for_update(self, display_id: str, contains: str, timeout: float = 10) -> str:
+        """The text/plain of an update_display_data of ``display_id`` that contains ``contains``.
+
+        Raises AssertionError, listing the updates seen, if none arrives within ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        checked = 0
+        while True:
+            for m in self.iopub[checked:]:
+                if m["msg_type"] != "update_display_data":
+                    continue
+                if m["content"].get("transient", {}).get("display_id") != display_id:
+                    continue
+                text = m["content"]["data"].get("text/plain", "")
+                if contains in text:
+                    return str(text)
+            checked = len(self.iopub)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"no update_display_data of {display_id} containing {contains!r} within {timeout}s; "
+                    f"updates seen: {self.updates(display_id)!r}"
+                )
+            self._next_iopub(min(remaining, 0.5))
+
+    # -- HTTP --------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | str | Iterable[bytes] | None = None,
+        headers: dict[str, str] | None = None,
+        port: int | None = None,
+    ) -> HTTPResult:
+        """An HTTP request from the test process to the kernel's server (``self.port`` unless ``port``)."""
+        return http_request(self.port if port is None else port, method, path, body, headers)
+
+    def get(self, path: str, port: int | None = None) -> HTTPResult:
+        return self.request("GET", path, port=port)
+
+    # -- lifetime ----------------------------------------------------------------------
+    def log_text(self) -> str:
+        """What the kernel process wrote to its own stdout/stderr (not iopub)."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def shutdown(self) -> None:
+        kc = getattr(self, "kc", None)
+        if kc is not None:
+            kc.stop_channels()
+        try:
+            if self.km.has_kernel:
+                self.km.shutdown_kernel(now=False)
+        finally:
+            self._log.close()
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
+    """A kernel shared by the tests of a module, with ``%load_ext nbroutes`` run (its result in ``load_result``).
+
+    Tests sharing it use their own route paths and cell ids.
+    """
+    k = Kernel(tmp_path_factory.mktemp("kernel") / "kernel.log")
+    try:
+        k.load_result = k.execute("%load_ext nbroutes")
+        assert k.load_result.status == "ok", k.load_result.error_text
+        yield k
+    finally:
+        k.shutdown()
+
+
+@pytest.fixture
+def new_kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Kernel]]:
+    """``new_kernel(port=None)`` starts a fresh kernel (nbroutes not loaded) with NBROUTES_PORT=port (a free one
+    by default); every kernel it started is shut down after the test."""
+    started: list[Kernel] = []
+
+    def start(port: int | None = None) -> Kernel:
+        k = Kernel(tmp_path_factory.mktemp("kernel") / "kernel.log", port)
+        started.append(k)
+        return k
+
+    yield start
+    for k in started:
+        k.shutdown()
+
+
+@pytest.fixture
+def http() -> Callable[..., HTTPResult]:
+    """``http(port, method, path, body=None, headers=None)`` from the test process."""
+    return http_request

@@ -1,0 +1,59 @@
+"""``%routes`` and ``%unroute`` in a real kernel."""
+
+from __future__ import annotations
+
+from .conftest import Kernel
+
+
+def _table(stdout: str) -> list[dict[str, str]]:
+    """Parse %routes' route table by its header's column positions (up to the first blank line)."""
+    lines = stdout.split("\n\n", 1)[0].splitlines()
+    header = lines[0]
+    names = header.split()
+    starts = [header.index(name) for name in names]
+    rows = []
+    for line in lines[1:]:
+        cells = [line[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)]
+        rows.append(dict(zip(names, cells, strict=True)))
+    return rows
+
+
+def test_routes_lists_methods_pattern_cell_and_hits(kernel: Kernel) -> None:
+    cell = kernel.ok(
+        "%%route /api/listed/[id]\ndef GET(req):\n    return {'id': req.query['id']}\ndef POST(req):\n    return 1",
+        {"cellId": "listed"},
+    )
+    assert kernel.get("/api/listed/1").status == 200
+    assert kernel.get("/api/listed/2").status == 200
+
+    listing = kernel.ok("%routes")
+    table = _table(listing.stdout)
+    header = listing.stdout.splitlines()[0]
+    for column in ("METHODS", "PATTERN", "CELL", "HITS"):
+        assert column in header, listing.stdout
+    [row] = [r for r in table if r["PATTERN"] == "/api/listed/[id]"]
+    assert {"GET", "POST"} <= set(row["METHODS"].split(","))
+    assert row["CELL"] == cell.label
+    assert row["HITS"] == "2"
+
+
+def test_unroute_removes_a_route(kernel: Kernel) -> None:
+    kernel.ok("%%route /api/to-remove\ndef GET(req):\n    return {'here': True}", {"cellId": "to-remove"})
+    kernel.ok("%%route /api/to-stay\ndef GET(req):\n    return {'here': True}", {"cellId": "to-stay"})
+    assert kernel.get("/api/to-remove").status == 200
+
+    removed = kernel.ok("%unroute /api/to-remove")
+    assert "/api/to-remove" in removed.stdout
+    r = kernel.get("/api/to-remove")
+    assert r.status == 404
+    assert r.json()["error"] == "Not Found"
+    assert kernel.get("/api/to-stay").status == 200
+    assert "/api/to-remove" not in kernel.ok("%routes").stdout
+
+
+def test_unroute_of_an_unknown_path_is_a_usage_error(kernel: Kernel) -> None:
+    result = kernel.execute("%unroute /nope")
+    assert result.status == "error"
+    assert result.error is not None and result.error["ename"] == "UsageError"
+    assert "/nope" in result.error_text
+    assert "Traceback" not in result.error_text

@@ -15,8 +15,9 @@ from typing import Any
 from .exceptions import BodyError, HTTPException
 from .handlers import Endpoint
 from .middlewares import Middleware, MiddlewareStack
+from .openapi import INTERNAL_PREFIX, serve_internal
 from .output import Console, current_console
-from .paths import MalformedPathError, compile_pattern
+from .paths import MalformedPathError, PatternError, compile_pattern
 from .requests import Request, format_size, parse_size
 from .responses import ApiResponse, Response, to_response
 from .routing import DEFAULT_BODY_LIMIT, DEFAULT_RESPONSE_LIMIT, Route, Router
@@ -80,6 +81,8 @@ class App:
     ) -> tuple[Route, list[Route]]:
         """Register endpoints at ``pattern``; returns the route and the routes it displaced."""
         compiled = compile_pattern(pattern)
+        if compiled.text.startswith(INTERNAL_PREFIX.rstrip("/")):
+            raise PatternError(f"{compiled.text}: paths under {INTERNAL_PREFIX} are nbroutes' own (docs, OpenAPI)")
         limit = None if body_limit is None else parse_size(body_limit)
         route = Route(
             compiled,
@@ -154,6 +157,8 @@ class App:
 
     async def _route(self, request: Request) -> Response:
         path = request.path
+        if path.startswith(INTERNAL_PREFIX):
+            return serve_internal(self, request)
         if len(path) > 1 and path.endswith("/"):
             return _redirect_without_slash(request)
         try:

@@ -221,6 +221,8 @@ class Router:
     def __init__(self) -> None:
         self._owned: dict[str, list[Route]] = {}
         self._table = _Table(())
+        #: Counts changes, so derived views (the OpenAPI document) know when to rebuild.
+        self.version = 0
 
     @property
     def routes(self) -> list[Route]:
@@ -299,3 +301,4 @@ class Router:
         table = _Table(r for routes in owned.values() for r in routes)  # raises before anything changes
         self._owned = dict(owned)
         self._table = table
+        self.version += 1

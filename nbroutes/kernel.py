@@ -142,6 +142,8 @@ class KernelRoutes:
         #: Owners that registered a route in the cell now running.
         self.registered_now: set[str] = set()
         self.post_run_cell: Any = None
+        #: Set by the route-tag transformer: the running cell's %%route line is not the user's.
+        self.magic_line_added = False
 
     def start(self, host: str | None = None, port: int | None = None) -> Server:
         """Start (or move) the server; prints where it listens.
@@ -245,6 +247,8 @@ def route_tag_transformer(shell: Any) -> Any:
         if not spec.startswith("/") and ":" in spec:
             methods, _, path = spec.partition(":")  # route:GET,POST:/api/x
             spec = f"{methods} {path}"
+        # The magic line is not in the cell the user sees: line numbers must not count it.
+        state(shell).magic_line_added = True
         return [f"%%route {spec}\n", *lines]
 
     transform.has_side_effects = False  # type: ignore[attr-defined]
@@ -254,6 +258,7 @@ def route_tag_transformer(shell: Any) -> Any:
 def _forget_unmarked_cells(shell: Any) -> Any:
     def post_run_cell(result: Any) -> None:
         routes = state(shell)
+        routes.magic_line_added = False
         cell_id, _ = current_cell(shell)
         registered, routes.registered_now = routes.registered_now, set()
         if cell_id is None or cell_id in registered:

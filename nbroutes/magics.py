@@ -102,10 +102,12 @@ class RouteMagics(Magics):
 
         cell_id, label = current_cell(self.shell)
         owner = cell_id or pattern.text
-        full_source = f"%%route {line}\n{cell}"
+        offset = 0 if self.routes.magic_line_added else 1
+        self.routes.magic_line_added = False
+        full_source = f"%%route {line}\n{cell}" if offset else cell
         filename = self.shell.compile.cache(full_source, self.shell.execution_count)
         try:
-            compiled = compile_cell(cell, self.shell.user_ns, filename, line_offset=1)
+            compiled = compile_cell(cell, self.shell.user_ns, filename, line_offset=offset)
         except CellError as exc:
             raise UsageError(f"%%route {pattern.text}: {exc}") from None
         if only is not None and compiled.form == "method":

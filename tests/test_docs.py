@@ -1,0 +1,52 @@
+"""The README documents every magic and option, and documents nothing that does not exist."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from nbroutes.magics import RouteMagics
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+
+MAGICS = {
+    "%%route": RouteMagics.route,
+    "%routes": RouteMagics.routes,
+    "%unroute": RouteMagics.unroute,
+    "%nbroutes": RouteMagics.nbroutes,
+    "%%middleware": RouteMagics.middleware,
+}
+
+
+@pytest.mark.parametrize("name", sorted(MAGICS))
+def test_each_magic_is_in_the_readme_and_has_help(name: str) -> None:
+    assert re.search(rf"`{re.escape(name)}[ `]", README), f"{name} is not in the README"
+    assert (MAGICS[name].__doc__ or "").strip(), f"{name} has no help text"
+
+
+def _options(name: str) -> set[str]:
+    parser = getattr(MAGICS[name], "parser", None)
+    return set(re.findall(r"(--[a-z][a-z-]+)", parser.format_help())) - {"--help"} if parser else set()
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MAGICS if _options(n)))
+def test_each_option_is_documented_in_the_readme(name: str) -> None:
+    for option in _options(name):
+        assert option in README, f"{name} {option} is not in the README"
+
+
+def test_the_magics_with_options_are_the_expected_ones() -> None:
+    assert {n for n in MAGICS if _options(n)} == {"%%route", "%nbroutes"}
+
+
+def test_readme_mentions_no_magic_that_does_not_exist() -> None:
+    mentioned = set(re.findall(r"`(%%?[a-z_]+)", README))
+    known = set(MAGICS) | {"%load_ext", "%unload_ext", "%reload_ext"}
+    assert mentioned <= known, mentioned - known
+
+
+def test_readme_quick_start_is_the_two_commands() -> None:
+    quick = README.split("## Quick start", 1)[1].split("##", 1)[0]
+    assert "make run" in quick and "make test" in quick

@@ -82,32 +82,9 @@ class TestClient:
         self.cookies: dict[str, str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Params = None,
-        headers: Mapping[str, str] | None = None,
-        cookies: Mapping[str, str] | None = None,
-        json: Any = None,
-        data: Mapping[str, Any] | str | bytes | None = None,
-        files: Mapping[str, FileSpec] | None = None,
-        content: bytes | str | None = None,
-    ) -> Any:
-        """Send a request: a TestResponse, or an awaitable of one inside a running loop."""
-        request = self.build_request(
-            method,
-            url,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            json=json,
-            data=data,
-            files=files,
-            content=content,
-        )
-        return self._run(self._send(request))
+    def request(self, method: str, url: str, **options: Any) -> Any:
+        """Send a request (options as ``build_request``): a TestResponse, or an awaitable of one in a running loop."""
+        return self._run(self._send(self.build_request(method, url, **options)))
 
     def build_request(
         self,

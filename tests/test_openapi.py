@@ -1,0 +1,222 @@
+"""The OpenAPI 3.1 document of the live routes, and the Swagger UI docs page."""
+
+from typing import Annotated
+
+import pytest
+from openapi_spec_validator import validate
+from pydantic import BaseModel
+
+import nbroutes
+from nbroutes.openapi import build_openapi
+from nbroutes.paths import PatternError
+from nbroutes.testing import TestClient
+
+
+class NewPost(BaseModel):
+    title: str
+    views: int = 0
+
+
+class Post(BaseModel):
+    id: int
+    title: str
+
+
+def make_app():
+    app = nbroutes.App()
+
+    @app.route("/api/users/[id]", "GET")
+    def GET(req, id: int, verbose: bool = False):
+        """Fetch one user.
+
+        Returns the user with this id.
+        """
+        return {"id": id}
+
+    @app.route("/api/search", "GET")
+    def search(req, q: str, page: Annotated[int, nbroutes.Query(ge=1, le=50, description="Page number")] = 1):
+        return {"q": q, "page": page}
+
+    @app.route("/api/posts", "POST")
+    def create(req, body: NewPost) -> Post:
+        """Create a post."""
+        return {"id": 1, "title": body.title}
+
+    @app.route("/api/files/[...path]", "GET")
+    def files(req):
+        return {"path": req.query}
+
+    @app.route("/api/docs/[[...slug]]", "GET")
+    def docs(req):
+        return {}
+
+    @app.route("/api/plain")
+    def plain(req, res):
+        res.json({})
+
+    return app
+
+
+@pytest.fixture
+def spec():
+    return build_openapi(make_app())
+
+
+def test_document_is_valid_openapi_31(spec):
+    validate(spec)
+    assert spec["openapi"].startswith("3.1")
+
+
+def test_paths_use_braces_and_optional_catch_all_gives_two(spec):
+    paths = set(spec["paths"])
+    assert {
+        "/api/users/{id}",
+        "/api/search",
+        "/api/posts",
+        "/api/files/{path}",
+        "/api/docs",
+        "/api/docs/{slug}",
+        "/api/plain",
+    } <= paths
+    assert not any("[" in p for p in paths)
+
+
+def test_operation_ids_are_unique(spec):
+    ids = [op["operationId"] for item in spec["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids))
+
+
+def test_summary_and_description_from_docstring(spec):
+    op = spec["paths"]["/api/users/{id}"]["get"]
+    assert op["summary"] == "Fetch one user."
+    assert op["description"] == "Returns the user with this id."
+    assert "description" not in spec["paths"]["/api/posts"]["post"]
+    assert spec["paths"]["/api/posts"]["post"]["summary"] == "Create a post."
+
+
+def test_path_param_schema_is_typed(spec):
+    params = spec["paths"]["/api/users/{id}"]["get"]["parameters"]
+    by_name = {p["name"]: p for p in params}
+    assert by_name["id"]["in"] == "path"
+    assert by_name["id"]["required"] is True
+    assert by_name["id"]["schema"]["type"] == "integer"
+    assert by_name["verbose"]["in"] == "query"
+    assert by_name["verbose"]["required"] is False
+
+
+def test_query_params_with_constraints(spec):
+    params = {p["name"]: p for p in spec["paths"]["/api/search"]["get"]["parameters"]}
+    assert params["q"]["in"] == "query"
+    assert params["q"]["required"] is True
+    page = params["page"]
+    assert page["required"] is False
+    assert page["schema"]["type"] == "integer"
+    assert page["schema"]["minimum"] == 1
+    assert page["schema"]["maximum"] == 50
+    assert page["schema"]["default"] == 1
+    assert page["description"] == "Page number"
+
+
+def test_request_body_refers_to_model(spec):
+    op = spec["paths"]["/api/posts"]["post"]
+    body = op["requestBody"]
+    assert body["required"] is True
+    assert body["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/NewPost"}
+    schema = spec["components"]["schemas"]["NewPost"]
+    assert schema["required"] == ["title"]
+    assert set(schema["properties"]) == {"title", "views"}
+    ok = op["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok == {"$ref": "#/components/schemas/Post"}
+
+
+def test_422_response_refers_to_validation_error(spec):
+    for path, method in [("/api/users/{id}", "get"), ("/api/search", "get"), ("/api/posts", "post")]:
+        response = spec["paths"][path][method]["responses"]["422"]
+        assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ValidationError"}
+    assert "ValidationError" in spec["components"]["schemas"]
+    assert "422" not in spec["paths"]["/api/plain"]["get"]["responses"]
+
+
+def test_every_ref_resolves(spec):
+    refs = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "$ref":
+                    refs.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec)
+    assert refs
+    for ref in refs:
+        assert ref.startswith("#/components/schemas/")
+        assert ref.rsplit("/", 1)[1] in spec["components"]["schemas"]
+
+
+# -- served under /_nbroutes/ -------------------------------------------------------------
+
+
+def test_openapi_json_is_always_current():
+    app = make_app()
+    with TestClient(app) as client:
+        r = client.get("/_nbroutes/openapi.json")
+        assert r.status_code == 200
+        assert r.headers.get("content-type").startswith("application/json")
+        first = r.json()
+        validate(first)
+        assert "/api/new" not in first["paths"]
+
+        @app.route("/api/new")
+        def new(req):
+            return {}
+
+        second = client.get("/_nbroutes/openapi.json").json()
+        assert "/api/new" in second["paths"]
+        assert not any(p.startswith("/_nbroutes") for p in second["paths"])
+
+
+def test_docs_page_and_asset():
+    with TestClient(make_app()) as client:
+        page = client.get("/_nbroutes/docs")
+        assert page.status_code == 200
+        assert page.headers.get("content-type").startswith("text/html")
+        assert "swagger-ui-bundle.js" in page.text
+        asset = client.get("/_nbroutes/docs/swagger-ui-bundle.js")
+        assert asset.status_code == 200
+        assert "javascript" in asset.headers.get("content-type")
+        assert len(asset.content) > 1000
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/_nbroutes/docs/../../etc/passwd",
+        "/_nbroutes/docs/..%2F..%2Fetc%2Fpasswd",
+        "/_nbroutes/docs/%2e%2e/%2e%2e/etc/passwd",
+        "/_nbroutes/docs/.hidden",
+        "/_nbroutes/docs/no-such-file.js",
+        "/_nbroutes/nothing",
+    ],
+)
+def test_bad_internal_names_are_404(url):
+    with TestClient(make_app()) as client:
+        r = client.get(url)
+    assert r.status_code == 404
+    assert b"root:" not in r.content
+
+
+@pytest.mark.parametrize("pattern", ["/_nbroutes", "/_nbroutes/docs", "/_nbroutes/[x]", "/_nbroutes/openapi.json"])
+def test_user_routes_under_nbroutes_prefix_raise(pattern):
+    app = nbroutes.App()
+    with pytest.raises(PatternError):
+
+        @app.route(pattern)
+        def handler(req):
+            return {}
+
+    assert len(app.router.routes) == 0

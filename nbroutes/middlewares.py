@@ -32,7 +32,8 @@ class MatcherError(ValueError):
     """A middleware matcher that is not Next.js matcher syntax."""
 
 
-_TOKEN = re.compile(r"(/?):([A-Za-z_][A-Za-z0-9_]*)([*+?]?)|\(([^()]*)\)|([^:(]+)")
+# A literal stops before a "/" that leads a parameter, so "/:p*" can make that slash optional.
+_TOKEN = re.compile(r"(/?):([A-Za-z_][A-Za-z0-9_]*)([*+?]?)|\(([^()]*)\)|(/(?!:)|[^:(/]+)")
 
 
 def compile_matcher(matcher: str) -> re.Pattern[str]:

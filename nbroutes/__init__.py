@@ -15,6 +15,7 @@ from .exceptions import HTTPException
 from .middlewares import cors, require_token
 from .requests import Request
 from .responses import ApiResponse, Response
+from .streaming import sse
 from .validation import Body, Cookie, Header, Path, Query
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "cors",
     "middleware",
     "require_token",
+    "sse",
     "load_ipython_extension",
     "unload_ipython_extension",
     "url",

@@ -7,6 +7,7 @@ and the CLI) builds a ``Request``, awaits ``dispatch`` and writes the
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -19,8 +20,9 @@ from .openapi import INTERNAL_PREFIX, serve_internal
 from .output import Console, current_console
 from .paths import MalformedPathError, PatternError, compile_pattern
 from .requests import Request, format_size, parse_size
-from .responses import ApiResponse, Response, to_response
+from .responses import TEXT_TYPE, ApiResponse, Response, to_response
 from .routing import DEFAULT_BODY_LIMIT, DEFAULT_RESPONSE_LIMIT, Route, Router
+from .streaming import ChunkQueue
 from .validation import RequestValidationError
 
 __all__ = ["App"]
@@ -197,7 +199,9 @@ class App:
                 request.body  # noqa: B018 - parse now, so a bad body is a 400 as in Next.js
             value = endpoint.call(request, res)
             if endpoint.is_async or hasattr(value, "__await__"):
-                value = await value
+                value = await _until_result_or_first_write(value, res, route.console)
+                if isinstance(value, _Streaming):
+                    return value.response
             if endpoint.signature is not None and endpoint.signature.returns is not None:
                 value = _filter_output(endpoint, value)
             return to_response(value, res)
@@ -219,6 +223,38 @@ class App:
         response = Response.json(body, 500)
         response.exception = exc
         return response
+
+
+class _Streaming:
+    """The handler called res.write() and is still running: its response is on its way."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+async def _until_result_or_first_write(awaitable: Any, res: ApiResponse, console: Console) -> Any:
+    """Await an async handler, unless it starts writing chunks first: then answer with a stream at once."""
+    chunks = ChunkQueue()
+    res._queue = chunks
+    task = asyncio.ensure_future(awaitable)
+
+    def done(task: asyncio.Future[Any]) -> None:
+        if not chunks.started.done():
+            return
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            console.error(f"a streaming handler raised {type(exc).__name__}: {exc}", exc)  # type: ignore[arg-type]
+        if not res.finished:
+            chunks.put(None)  # returned without res.end(): the stream ends with the handler
+
+    task.add_done_callback(done)
+    await asyncio.wait({task, chunks.started}, return_when=asyncio.FIRST_COMPLETED)
+    if not chunks.started.done():
+        chunks.started.cancel()
+        return task.result()
+    response = Response(b"", res.status_code, res._headers, content_type=res._content_type or TEXT_TYPE)
+    response.stream = chunks.drain(task)
+    return _Streaming(response)
 
 
 def _http_error(exc: HTTPException) -> Response:
@@ -278,7 +314,10 @@ def _finish(request: Request, response: Response, route: Route | None) -> Respon
     """Apply HTTP's rules that no handler should have to think about."""
     status = response.status
     if response.stream is not None:
-        return response
+        if request.method == "HEAD" or status in _NO_BODY_STATUSES or status < 200:
+            response.stream = None  # never started, so nothing to close
+        else:
+            return response
     body = response.body
     if status in _NO_BODY_STATUSES or status < 200:
         response.body = b""

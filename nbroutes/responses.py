@@ -6,6 +6,7 @@ import dataclasses
 import datetime
 import decimal
 import enum
+import inspect
 import json
 import re
 import uuid
@@ -183,7 +184,7 @@ class ApiResponse:
     ``res.redirect(url)``; ``res.set_header(name, value)``; cookies.
     """
 
-    __slots__ = ("status_code", "_headers", "_body", "_content_type", "finished", "used")
+    __slots__ = ("status_code", "_headers", "_body", "_content_type", "finished", "used", "_chunks", "_queue")
 
     def __init__(self) -> None:
         self.status_code = 200
@@ -194,6 +195,8 @@ class ApiResponse:
         self.finished = False
         #: True once anything was set on it: a handler returning None then answers with it.
         self.used = False
+        self._chunks: list[bytes] | None = None  # res.write() before the response left
+        self._queue: Any = None  # a ChunkQueue once the response is streaming
 
     # -- status and headers -------------------------------------------------------
     def status(self, code: int) -> ApiResponse:
@@ -261,8 +264,35 @@ class ApiResponse:
         else:
             self.json(body)
 
+    def write(self, chunk: Any) -> ApiResponse:
+        """Send a chunk now: the response streams (chunked) until ``res.end()``."""
+        self._check_open()
+        from .streaming import chunk_bytes
+
+        data = chunk_bytes(chunk)
+        self.used = True
+        if self._queue is not None:
+            self._queue.put(data)
+        else:
+            if self._chunks is None:
+                self._chunks = []
+            self._chunks.append(data)
+        return self
+
+    @property
+    def streaming(self) -> bool:
+        """True once ``res.write()`` was called."""
+        return self._chunks is not None or self._queue is not None
+
     def end(self, body: str | bytes | None = None) -> None:
-        """Finish the response, with an optional last body."""
+        """Finish the response, with an optional last body (or last chunk, when streaming)."""
+        if self.streaming:
+            if body is not None:
+                self.write(body)
+            self.finished = True
+            if self._queue is not None:
+                self._queue.put(None)
+            return
         if body is None:
             self._finish(b"", None)
         else:
@@ -282,7 +312,7 @@ class ApiResponse:
             raise ResponseSentError("the response was already sent; headers can no longer be set")
 
     def _finish(self, body: bytes, content_type: str | None) -> None:
-        if self.finished:
+        if self.finished or self.streaming:
             raise ResponseSentError("the response was already sent (res.json/send/end called twice)")
         self._body = body
         self._content_type = content_type
@@ -290,6 +320,10 @@ class ApiResponse:
 
     def to_response(self) -> Response:
         """What ``res`` holds, as a ``Response``."""
+        if self._chunks is not None:
+            from .streaming import stream_response
+
+            return stream_response(iter(self._chunks), self.status_code, self._headers, self._content_type)
         response = Response(self._body, self.status_code, self._headers)
         if self._content_type is not None and response.get_header("content-type") is None:
             response.headers.append(("Content-Type", self._content_type))
@@ -312,6 +346,12 @@ def to_response(value: Any, res: ApiResponse | None = None) -> Response:
         return Response(b"", 204)
     if isinstance(value, Response):
         response = value
+    elif inspect.isgenerator(value) or inspect.isasyncgen(value):
+        from .streaming import stream_response
+
+        content_type = res.get_header("content-type") if res is not None else None
+        status = res.status_code if res is not None else 200
+        response = stream_response(value, status, None, content_type if isinstance(content_type, str) else None)
     else:
         status: int | None = None
         headers: Any = None

@@ -16,6 +16,7 @@ import socket
 import time
 from collections.abc import Awaitable
 from email.utils import formatdate
+from typing import Any
 
 from tornado import httputil
 from tornado.httpserver import HTTPServer
@@ -136,10 +137,7 @@ class _Exchange(httputil.HTTPMessageDelegate):
             if response.stream is None:
                 connection.write_headers(start_line, headers, response.body)
             else:
-                await connection.write_headers(start_line, headers)
-                async for chunk in response.stream:
-                    if chunk:
-                        await connection.write(chunk)
+                await self._stream(start_line, headers, response.stream)
             connection.finish()
         except StreamClosedError:
             pass
@@ -147,6 +145,21 @@ class _Exchange(httputil.HTTPMessageDelegate):
             access_log.info(
                 "%d %s %s %.1fms", status, request.method, request.url, (time.perf_counter() - start) * 1000
             )
+
+    async def _stream(self, start_line: httputil.ResponseStartLine, headers: httputil.HTTPHeaders, stream: Any) -> None:
+        """Send chunks as they come; however it ends (done, client gone, cancelled), close the stream.
+
+        Closing runs the generator's ``finally`` now, not whenever the garbage collector gets to it.
+        """
+        try:
+            await self.connection.write_headers(start_line, headers)
+            async for chunk in stream:
+                if chunk:
+                    await self.connection.write(chunk)
+        finally:
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()
 
     def _write_error(self) -> None:
         body = b'{"error":"Internal Server Error"}'

@@ -1,0 +1,109 @@
+"""Streaming responses: generators, ``res.write()``/``res.end()``, and server-sent events.
+
+A handler that returns a generator or async generator streams a chunked
+response, one chunk per item, sent as it is produced. ``sse(events)`` does the
+same as ``text/event-stream``. When the client goes away the server cancels the
+stream and the generator is closed, so its ``finally`` blocks run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any
+
+from .responses import TEXT_TYPE, Response, dumps
+
+__all__ = ["is_stream", "stream_response", "sse", "ChunkQueue"]
+
+
+def is_stream(value: Any) -> bool:
+    """True for generators and async generators (what a handler returns to stream)."""
+    return inspect.isgenerator(value) or inspect.isasyncgen(value)
+
+
+def chunk_bytes(chunk: Any) -> bytes:
+    """A chunk as bytes: str as UTF-8, bytes as they are, anything else as a line of JSON."""
+    if isinstance(chunk, bytes):
+        return chunk
+    if isinstance(chunk, str):
+        return chunk.encode()
+    if isinstance(chunk, (bytearray, memoryview)):
+        return bytes(chunk)
+    return dumps(chunk) + b"\n"
+
+
+async def iterate(source: Iterator[Any] | AsyncIterator[Any], encode: Any = chunk_bytes) -> AsyncIterator[bytes]:
+    """Encode the items of a (sync or async) iterator, closing it however the stream ends."""
+    try:
+        if inspect.isasyncgen(source) or hasattr(source, "__anext__"):
+            async for item in source:  # type: ignore[union-attr]
+                yield encode(item)
+        else:
+            for item in source:  # type: ignore[union-attr]
+                yield encode(item)
+                await asyncio.sleep(0)  # let the server flush, and notice a client that left
+    finally:
+        close = getattr(source, "aclose", None)
+        if close is not None:
+            await close()
+        elif hasattr(source, "close"):
+            source.close()
+
+
+def stream_response(value: Any, status: int = 200, headers: Any = None, content_type: str | None = None) -> Response:
+    """A chunked response from a generator or async generator."""
+    return Response(b"", status, headers, content_type=content_type or TEXT_TYPE, stream=iterate(value))
+
+
+def _event(event: Any) -> bytes:
+    if isinstance(event, dict) and event.keys() & {"data", "event", "id", "retry", "comment"}:
+        lines = []
+        if "comment" in event:
+            lines += [f": {line}" for line in str(event["comment"]).splitlines() or [""]]
+        for key in ("event", "id", "retry"):
+            if key in event:
+                lines.append(f"{key}: {event[key]}")
+        if "data" in event:
+            data = event["data"]
+            text = data if isinstance(data, str) else dumps(data).decode()
+            lines += [f"data: {line}" for line in text.splitlines() or [""]]
+        return ("\n".join(lines) + "\n\n").encode()
+    text = event if isinstance(event, str) else dumps(event).decode()
+    return ("\n".join(f"data: {line}" for line in text.splitlines() or [""]) + "\n\n").encode()
+
+
+def sse(events: Iterable[Any] | AsyncIterator[Any], *, headers: dict[str, str] | None = None) -> Response:
+    """A ``text/event-stream`` response from a (sync or async) generator of events, flushed as produced.
+
+    An event is a str or JSON value (sent as ``data:``), or a dict with any of
+    ``data``, ``event``, ``id``, ``retry`` and ``comment``.
+    """
+    source = events if hasattr(events, "__anext__") else iter(events)  # type: ignore[arg-type]
+    extra = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})}
+    return Response(b"", 200, extra, content_type="text/event-stream; charset=utf-8", stream=iterate(source, _event))
+
+
+class ChunkQueue:
+    """The chunks a handler sends with ``res.write()``, for a response already on its way."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def put(self, chunk: bytes | None) -> None:
+        self.queue.put_nowait(chunk)
+        if not self.started.done():
+            self.started.set_result(None)
+
+    async def drain(self, task: asyncio.Future[Any]) -> AsyncIterator[bytes]:
+        try:
+            while True:
+                chunk = await self.queue.get()
+                if chunk is None:
+                    return
+                yield chunk
+        finally:
+            if not task.done():
+                task.cancel()  # the client left, or the stream ended early

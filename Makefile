@@ -31,10 +31,12 @@ test: $(VENV)/.test-installed
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## bench: the throughput benchmark (needs wrk, from Debian's packages)
+## bench: the throughput benchmarks (wrk from Debian's packages; FastAPI and uvicorn for the comparison)
 bench: $(VENV)/.test-installed
+	$(BIN)/pip install -q -e '.[test,bench]'
 	command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
 	$(BIN)/python bench/hello.py
+	$(BIN)/python bench/validated_post.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info

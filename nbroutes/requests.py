@@ -162,7 +162,8 @@ def _parse_json(raw: bytes) -> Any:
         return {}
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: "[[[[...]]]]" nested deeper than the parser recurses is hostile, not a crash.
         raise BodyError(400, "Invalid JSON") from None
 
 

@@ -217,9 +217,11 @@ def parse_wrk(output: str) -> WrkResult:
     )
 
 
-def wrk(port: int, connections: int, duration: float) -> WrkResult:
+def wrk(port: int, connections: int, duration: float, path: str = PATH, script: str | None = None) -> WrkResult:
     secs = max(1, round(duration))
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{secs}s", "--latency", f"http://127.0.0.1:{port}{PATH}"]
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{secs}s", "--latency"]
+    cmd += ["-s", script] if script else []
+    cmd.append(f"http://127.0.0.1:{port}{path}")
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=secs + 60, check=False)
     except subprocess.TimeoutExpired as exc:
@@ -300,19 +302,28 @@ class Summary:
         return statistics.median(self.ratios)
 
 
-def load(ports: dict[str, int], rounds: int, duration: float, connections: int, warmup: float) -> Summary:
+def load(
+    ports: dict[str, int],
+    rounds: int,
+    duration: float,
+    connections: int,
+    warmup: float,
+    path: str = PATH,
+    script: str | None = None,
+    ratio_label: str = "nbroutes/bare",
+) -> Summary:
     names = list(ports)  # ["nbroutes", "bare Tornado"]
     if warmup > 0:
         for name in names:
             print(f"warm-up  {name:<13} {warmup:.0f}s", flush=True)
-            wrk(ports[name], connections, warmup)
+            wrk(ports[name], connections, warmup, path, script)
     results: list[dict[str, WrkResult]] = []
     ratios: list[float] = []
     for i in range(rounds):
         order = names if i % 2 == 0 else names[::-1]
         got: dict[str, WrkResult] = {}
         for name in order:
-            r = wrk(ports[name], connections, duration)
+            r = wrk(ports[name], connections, duration, path, script)
             if r.non_2xx or r.socket_errors:
                 print(f"  note: {name}: {r.non_2xx} non-2xx responses, {r.socket_errors} socket errors", flush=True)
             got[name] = r
@@ -323,7 +334,7 @@ def load(ports: dict[str, int], rounds: int, duration: float, connections: int, 
             )
         results.append(got)
         ratios.append(got[names[0]].rps / got[names[1]].rps)
-        print(f"round {i + 1}/{rounds}  ratio nbroutes/bare = {ratios[-1]:.3f}", flush=True)
+        print(f"round {i + 1}/{rounds}  ratio {ratio_label} = {ratios[-1]:.3f}", flush=True)
     return Summary(results, ratios)
 
 
@@ -411,8 +422,8 @@ rewrites this section of `docs/benchmarks.md` and leaves the others alone.
 """
 
 
-def write_section(text: str, path: Path = DOCS) -> None:
-    """Put ``text`` (which starts with SECTION) in ``path``, replacing that section and keeping the rest."""
+def write_section(text: str, path: Path = DOCS, title: str = SECTION) -> None:
+    """Put ``text`` (which starts with ``title``) in ``path``, replacing that section and keeping the rest."""
     header = (
         "# Benchmarks\n\n"
         "Each section is written by a script in `bench/`; rerun it rather than editing the figures by hand.\n"
@@ -421,7 +432,7 @@ def write_section(text: str, path: Path = DOCS) -> None:
     )
     old = path.read_text() if path.exists() else header
     lines = old.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == title), None)
     body = text.rstrip("\n") + "\n"
     if start is None:
         new = old.rstrip("\n") + "\n\n" + body

@@ -281,8 +281,8 @@ class ApiResponse:
 
     @property
     def streaming(self) -> bool:
-        """True once ``res.write()`` was called."""
-        return self._chunks is not None or self._queue is not None
+        """True once ``res.write()`` was called (an async handler has a queue waiting, unused until then)."""
+        return self._chunks is not None or (self._queue is not None and self._queue.started.done())
 
     def end(self, body: str | bytes | None = None) -> None:
         """Finish the response, with an optional last body (or last chunk, when streaming)."""

@@ -150,6 +150,8 @@ class Signature:
                 name = f"{getattr(fn, '__name__', 'handler')}_{location}"
                 self.models[location] = create_model(name, **fields)  # type: ignore[call-overload]
         self.body_adapter = TypeAdapter(self.body.annotation) if self.body is not None else None
+        #: Fields of a model body typed as lists: a form sends a single value as a plain string.
+        self.body_list_fields = _list_fields(self.body.annotation) if self.body is not None else frozenset()
         #: Validates and filters the return value; None when the handler declares none.
         self.returns = TypeAdapter(returns) if returns is not None else None
         self.return_annotation = returns
@@ -198,6 +200,8 @@ class Signature:
             data = req.body
         except BodyError as exc:
             raise RequestValidationError([{"type": "json_invalid", "loc": ["body"], "msg": exc.detail}]) from None
+        if self.body_list_fields and isinstance(data, dict) and req.content_type in _FORM_TYPES:
+            data = {k: [v] if k in self.body_list_fields and not isinstance(v, list) else v for k, v in data.items()}
         return self.body_adapter.validate_python(data)
 
     def serialize(self, value: Any) -> Any:
@@ -207,6 +211,15 @@ class Signature:
         """
         assert self.returns is not None
         return self.returns.dump_python(self.returns.validate_python(value, from_attributes=True), mode="json")
+
+
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def _list_fields(annotation: Any) -> frozenset[str]:
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return frozenset(name for name, f in annotation.model_fields.items() if _is_sequence(f.annotation))
+    return frozenset()
 
 
 def _gather(location: str, params: list[Parameter], req: Request) -> dict[str, Any]:

@@ -306,3 +306,31 @@ def test_header_and_cookie_defaults(client):
 def test_bad_header_is_422_with_header_loc(client):
     detail = assert_validation_error(client.get("/api/headers", headers={"X-Count": "many"}))
     assert detail[0]["loc"] == ["header", "x_count"]
+
+
+class Tagged(BaseModel):
+    title: str
+    tags: list[str] = []
+
+
+form_app = nbroutes.App()
+
+
+@form_app.route("/api/tagged", methods="POST")
+def tagged(req, body: Tagged):
+    return body, 201
+
+
+@pytest.mark.parametrize(
+    "data, tags",
+    [
+        ({"title": "t", "tags": "one"}, ["one"]),
+        ({"title": "t", "tags": ["one", "two"]}, ["one", "two"]),
+        ({"title": "t"}, []),
+    ],
+)
+def test_a_form_field_sent_once_fills_a_list_field(data, tags):
+    with TestClient(form_app) as client:
+        for files in (None, {"attachment": ("a.txt", b"x", "text/plain")}):  # urlencoded, then multipart
+            r = client.post("/api/tagged", data=data, files=files)
+            assert (r.status_code, r.json()["tags"]) == (201, tags)

@@ -444,11 +444,10 @@ def write_section(text: str, path: Path = DOCS, title: str = SECTION) -> None:
     path.write_text(new)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of (nbroutes, bare) runs (default 5)")
+def parse_args(argv: list[str] | None, description: str, baseline: str) -> argparse.Namespace:
+    """The options every benchmark in bench/ takes, with --quick and --check applied."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5, help=f"rounds of (nbroutes, {baseline}) runs (default 5)")
     parser.add_argument("--duration", type=float, default=5, help="seconds per wrk run (default 5)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--warmup", type=float, default=None, help="seconds of warm-up per server (default 3)")
@@ -465,6 +464,11 @@ def main(argv: list[str] | None = None) -> int:
         args.warmup = 3
     if args.rounds < 1 or args.duration < 1 or args.connections < 1:
         parser.error("--rounds, --duration and --connections must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv, __doc__.split("\n\n")[0], "bare")
 
     if shutil.which("wrk") is None:
         print(f"bench: wrk is not installed; install it with:\n    {WRK_FIX}", file=sys.stderr)

@@ -48,6 +48,7 @@ from hello import (  # noqa: E402
     free_port,
     load,
     machine,
+    parse_args,
     write_section,
 )
 
@@ -225,26 +226,7 @@ rewrites this section of `docs/benchmarks.md` and leaves the others alone.
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of (nbroutes, FastAPI) runs (default 5)")
-    parser.add_argument("--duration", type=float, default=5, help="seconds per wrk run (default 5)")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
-    parser.add_argument("--warmup", type=float, default=None, help="seconds of warm-up per server (default 3)")
-    parser.add_argument("--quick", action="store_true", help="3 rounds of 2 s, 1 s warm-up")
-    parser.add_argument("--check", action="store_true", help="smoke test: one 1 s round, exit 0 if both answer")
-    parser.add_argument("--no-docs", action="store_true", help=f"do not rewrite {DOCS.relative_to(ROOT)}")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.rounds, args.duration = 3, 2
-        args.warmup = 1 if args.warmup is None else args.warmup
-    if args.check:
-        args.rounds, args.duration, args.connections, args.warmup, args.no_docs = 1, 1, 4, 0, True
-    if args.warmup is None:
-        args.warmup = 3
-    if args.rounds < 1 or args.duration < 1 or args.connections < 1:
-        parser.error("--rounds, --duration and --connections must be at least 1")
+    args = parse_args(argv, __doc__.split("\n\n")[0], "FastAPI")
 
     if shutil.which("wrk") is None:
         print(f"bench: wrk is not installed; install it with:\n    {WRK_FIX}", file=sys.stderr)

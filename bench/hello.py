@@ -338,25 +338,27 @@ def load(
     return Summary(results, ratios)
 
 
-def table(summary: Summary) -> str:
-    rows = [
-        "| server | req/s (median) | p50 latency | p99 latency |",
-        "|---|---:|---:|---:|",
-    ]
-    for name, label in (
+Targets = tuple[tuple[str, str], tuple[str, str]]
+
+
+def table(summary: Summary, targets: Targets | None = None, ratio: str = "bare") -> str:
+    """The markdown results table: each target's medians, then the ratio of the first to the second."""
+    (a, label_a), (b, label_b) = targets or (
         ("nbroutes", "nbroutes `%%route` in the kernel"),
         ("bare Tornado", "bare Tornado `RequestHandler`, same kernel"),
-    ):
+    )
+    rows = ["| server | req/s (median) | p50 latency | p99 latency |", "|---|---:|---:|---:|"]
+    for name, label in ((a, label_a), (b, label_b)):
         rows.append(
             f"| {label} | {summary.median(name, 'rps'):,.0f} | {summary.median(name, 'p50_ms'):.2f} ms "
             f"| {summary.median(name, 'p99_ms'):.2f} ms |"
         )
-    per_round = ", ".join(f"{r:.3f}" for r in summary.ratios)
     rows.append(
-        f"| **ratio nbroutes / bare** | **{summary.ratio:.3f}** | "
-        f"{summary.median('nbroutes', 'p50_ms') / summary.median('bare Tornado', 'p50_ms'):.2f}x "
-        f"| {summary.median('nbroutes', 'p99_ms') / summary.median('bare Tornado', 'p99_ms'):.2f}x |"
+        f"| **ratio nbroutes / {ratio}** | **{summary.ratio:.3f}** | "
+        f"{summary.median(a, 'p50_ms') / summary.median(b, 'p50_ms'):.2f}x "
+        f"| {summary.median(a, 'p99_ms') / summary.median(b, 'p99_ms'):.2f}x |"
     )
+    per_round = ", ".join(f"{r:.3f}" for r in summary.ratios)
     return (
         "\n".join(rows)
         + f"\n\nPer-round ratios of req/s: {per_round} (min {min(summary.ratios):.3f}, max {max(summary.ratios):.3f})."

@@ -51,6 +51,9 @@ from hello import (  # noqa: E402
     parse_args,
     write_section,
 )
+from hello import (  # noqa: E402
+    table as results_table,
+)
 
 SECTION = "## Validated POST: nbroutes in the kernel vs FastAPI on uvicorn"
 PATH = "/api/items"
@@ -149,22 +152,8 @@ def _version(dist: str) -> str:
 
 def table(summary: Summary) -> str:
     a, b = NAMES
-    rows = ["| server | req/s (median) | p50 latency | p99 latency |", "|---|---:|---:|---:|"]
-    for name, label in ((a, "nbroutes `%%route POST` in the kernel"), (b, "FastAPI `async def` on uvicorn, 1 worker")):
-        rows.append(
-            f"| {label} | {summary.median(name, 'rps'):,.0f} | {summary.median(name, 'p50_ms'):.2f} ms "
-            f"| {summary.median(name, 'p99_ms'):.2f} ms |"
-        )
-    rows.append(
-        f"| **ratio nbroutes / FastAPI** | **{summary.ratio:.3f}** | "
-        f"{summary.median(a, 'p50_ms') / summary.median(b, 'p50_ms'):.2f}x "
-        f"| {summary.median(a, 'p99_ms') / summary.median(b, 'p99_ms'):.2f}x |"
-    )
-    per_round = ", ".join(f"{r:.3f}" for r in summary.ratios)
-    return (
-        "\n".join(rows)
-        + f"\n\nPer-round ratios of req/s: {per_round} (min {min(summary.ratios):.3f}, max {max(summary.ratios):.3f})."
-    )
+    labels = ((a, "nbroutes `%%route POST` in the kernel"), (b, "FastAPI `async def` on uvicorn, 1 worker"))
+    return results_table(summary, labels, "FastAPI")
 
 
 def section(summary: Summary, info: dict[str, str], args: argparse.Namespace, bodies: dict[str, bytes]) -> str:

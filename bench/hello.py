@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,19 +148,26 @@ def get(port: int, path: str = PATH, timeout: float = 5) -> tuple[int, dict[str,
         conn.close()
 
 
+def when_up(name: str, port: int, call: Callable[[int], Any], wait: float = 10) -> Any:
+    """``call(port)``, retried while the server at ``port`` is not listening yet.
+
+    Raises BenchError if it still does not answer after ``wait`` seconds.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return call(port)
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise BenchError(f"{name} on 127.0.0.1:{port} does not answer: {exc}") from exc
+            time.sleep(0.2)
+
+
 def check_answers(ports: dict[str, int]) -> dict[str, bytes]:
     """Both servers answer 200 with the JSON {"hello": "world"}; returns their raw bodies."""
     bodies: dict[str, bytes] = {}
     for name, port in ports.items():
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                status, headers, body = get(port)
-                break
-            except OSError as exc:
-                if time.monotonic() > deadline:
-                    raise BenchError(f"{name} on 127.0.0.1:{port} does not answer: {exc}") from exc
-                time.sleep(0.2)
+        status, headers, body = when_up(name, port, get)
         if status != 200:
             raise BenchError(f"{name} on 127.0.0.1:{port}{PATH} answered {status}: {body[:200]!r}")
         try:

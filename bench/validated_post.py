@@ -30,7 +30,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -49,6 +48,7 @@ from hello import (  # noqa: E402
     load,
     machine,
     parse_args,
+    when_up,
     write_section,
 )
 from hello import (  # noqa: E402
@@ -96,15 +96,7 @@ def check_answers(ports: dict[str, int], wait: float = 10) -> dict[str, bytes]:
     """Both servers answer 201 with the same JSON item for BODY, and 422 for a body that does not validate."""
     bodies: dict[str, bytes] = {}
     for name, port in ports.items():
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                status, headers, raw = post(port)
-                break
-            except OSError as exc:
-                if time.monotonic() > deadline:
-                    raise BenchError(f"{name} on 127.0.0.1:{port} does not answer: {exc}") from exc
-                time.sleep(0.2)
+        status, headers, raw = when_up(name, port, post, wait)
         if status != 201:
             raise BenchError(f"{name}: POST 127.0.0.1:{port}{PATH} answered {status}: {raw[:300]!r}")
         try:

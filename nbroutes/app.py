@@ -150,10 +150,8 @@ class App:
         token = current_console.set(middleware.console)
         try:
             return await middleware.run(request, lambda req: self._through(chain, index + 1, req))
-        except HTTPException as exc:
-            return _http_error(exc)
         except Exception as exc:  # noqa: BLE001 - a middleware's crash must not take the server down
-            return self._crash(middleware.console, request, exc)
+            return self._answer(exc, middleware.console, request)
         finally:
             current_console.reset(token)
 
@@ -205,14 +203,20 @@ class App:
             if endpoint.signature is not None and endpoint.signature.returns is not None:
                 value = _filter_output(endpoint, value)
             return to_response(value, res)
-        except BodyError as exc:
-            return Response.text(exc.detail, exc.status_code, exc.headers)
-        except HTTPException as exc:
-            return _http_error(exc)
         except Exception as exc:  # noqa: BLE001 - a handler's crash must not take the server down
-            return self._crash(route.console, request, exc)
+            return self._answer(exc, route.console, request)
         finally:
             current_console.reset(token)
+
+    def _answer(self, exc: Exception, console: Console, request: Request) -> Response:
+        """The response for an exception out of a handler or middleware."""
+        if isinstance(exc, BodyError):
+            return Response.text(exc.detail, exc.status_code, exc.headers)  # plain text, as Next.js
+        if isinstance(exc, RequestValidationError):
+            return Response.json({"error": exc.detail, "detail": exc.errors}, exc.status_code, exc.headers)
+        if isinstance(exc, HTTPException):
+            return Response.json({"error": exc.detail}, exc.status_code, exc.headers)
+        return self._crash(console, request, exc)
 
     def _crash(self, console: Console, request: Request, exc: Exception) -> Response:
         detail = f"{type(exc).__name__}: {exc}"
@@ -255,12 +259,6 @@ async def _until_result_or_first_write(awaitable: Any, res: ApiResponse, console
     response = Response(b"", res.status_code, res._headers, content_type=res._content_type or TEXT_TYPE)
     response.stream = chunks.drain(task)
     return _Streaming(response)
-
-
-def _http_error(exc: HTTPException) -> Response:
-    if isinstance(exc, RequestValidationError):
-        return Response.json({"error": exc.detail, "detail": exc.errors}, exc.status_code, exc.headers)
-    return Response.json({"error": exc.detail}, exc.status_code, exc.headers)
 
 
 def _filter_output(endpoint: Endpoint, value: Any) -> Any:

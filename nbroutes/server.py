@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from typing import Any
 
@@ -24,6 +24,10 @@ from tornado.iostream import StreamClosedError
 
 from .app import App
 from .requests import Request
+from .responses import Response
+
+#: Called after each response is sent: (request, response, seconds, bytes of body sent).
+Observer = Callable[[Request, Response, float, int], None]
 
 __all__ = ["Server", "PortInUseError", "public_url"]
 
@@ -56,10 +60,22 @@ class _DateHeader:
 class _Exchange(httputil.HTTPMessageDelegate):
     """One request/response on a connection."""
 
-    __slots__ = ("app", "connection", "start_line", "headers", "chunks", "size", "limit", "exceeded", "task")
+    __slots__ = (
+        "app",
+        "connection",
+        "start_line",
+        "headers",
+        "chunks",
+        "size",
+        "limit",
+        "exceeded",
+        "task",
+        "observer",
+    )
 
-    def __init__(self, app: App, connection: httputil.HTTPConnection) -> None:
+    def __init__(self, app: App, connection: httputil.HTTPConnection, observer: Observer | None = None) -> None:
         self.app = app
+        self.observer = observer
         self.connection = connection
         self.chunks: list[bytes] = []
         self.size = 0
@@ -133,29 +149,38 @@ class _Exchange(httputil.HTTPMessageDelegate):
         status = response.status
         start_line = httputil.ResponseStartLine("HTTP/1.1", status, httputil.responses.get(status, "Unknown"))
         connection = self.connection
+        sent = len(response.body)
         try:
             if response.stream is None:
                 connection.write_headers(start_line, headers, response.body)
             else:
-                await self._stream(start_line, headers, response.stream)
+                sent = await self._stream(start_line, headers, response.stream)
             connection.finish()
         except StreamClosedError:
             pass
+        if self.observer is not None:
+            try:
+                self.observer(request, response, time.perf_counter() - start, sent)
+            except Exception:  # noqa: BLE001 - a broken observer must not break serving
+                app_log.exception("nbroutes: the response observer failed")
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(
                 "%d %s %s %.1fms", status, request.method, request.url, (time.perf_counter() - start) * 1000
             )
 
-    async def _stream(self, start_line: httputil.ResponseStartLine, headers: httputil.HTTPHeaders, stream: Any) -> None:
-        """Send chunks as they come; however it ends (done, client gone, cancelled), close the stream.
-
-        Closing runs the generator's ``finally`` now, not whenever the garbage collector gets to it.
+    async def _stream(self, start_line: httputil.ResponseStartLine, headers: httputil.HTTPHeaders, stream: Any) -> int:
+        """Send chunks as they come; returns the bytes sent. However it ends (done, client gone,
+        cancelled), close the stream: that runs the generator's ``finally`` now, not whenever the
+        garbage collector gets to it.
         """
+        sent = 0
         try:
             await self.connection.write_headers(start_line, headers)
             async for chunk in stream:
                 if chunk:
                     await self.connection.write(chunk)
+                    sent += len(chunk)
+            return sent
         finally:
             close = getattr(stream, "aclose", None)
             if close is not None:
@@ -174,11 +199,12 @@ class _Exchange(httputil.HTTPMessageDelegate):
 
 
 class _Delegate(httputil.HTTPServerConnectionDelegate):
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, observer: Observer | None) -> None:
         self.app = app
+        self.observer = observer
 
     def start_request(self, server_conn: object, request_conn: httputil.HTTPConnection) -> httputil.HTTPMessageDelegate:
-        return _Exchange(self.app, request_conn)
+        return _Exchange(self.app, request_conn, self.observer)
 
 
 class Server:
@@ -187,8 +213,11 @@ class Server:
     ``start`` binds ``host:port``, or the next free port when it is taken.
     """
 
-    def __init__(self, app: App, host: str = "127.0.0.1", port: int = 8000) -> None:
+    def __init__(
+        self, app: App, host: str = "127.0.0.1", port: int = 8000, *, observer: Observer | None = None
+    ) -> None:
         self.app = app
+        self.observer = observer
         self.host = host
         self.port = port
         self.requested_port = port
@@ -207,7 +236,7 @@ class Server:
         if self._http is not None:
             return self.port
         self._sockets, self.port = _bind(self.host, self.requested_port, search)
-        server = HTTPServer(_Delegate(self.app), xheaders=False, max_body_size=100 * 1024**2)
+        server = HTTPServer(_Delegate(self.app, self.observer), xheaders=False, max_body_size=100 * 1024**2)
         server.add_sockets(self._sockets)
         self._http = server
         return self.port

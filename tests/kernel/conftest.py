@@ -191,9 +191,16 @@ class Kernel:
         return msg
 
     def execute(
-        self, code: str, metadata: dict[str, Any] | None = None, timeout: float = EXECUTE_TIMEOUT
+        self,
+        code: str,
+        metadata: dict[str, Any] | None = None,
+        timeout: float = EXECUTE_TIMEOUT,
+        subshell_id: str | None = None,
     ) -> ExecResult:
-        """Run ``code`` as a cell, with execute_request ``metadata`` (cellId, tags), and gather what it produced."""
+        """Run ``code`` as a cell, with execute_request ``metadata`` (cellId, tags), and gather what it produced.
+
+        With ``subshell_id`` it runs on that subshell's thread (ipykernel 7), not the main one.
+        """
         content = {
             "code": code,
             "silent": False,
@@ -203,6 +210,8 @@ class Kernel:
             "stop_on_error": False,
         }
         msg = self.kc.session.msg("execute_request", content, metadata=metadata or {})
+        if subshell_id is not None:
+            msg["header"]["subshell_id"] = subshell_id
         msg_id = msg["header"]["msg_id"]
         self.kc.shell_channel.send(msg)
         deadline = time.monotonic() + timeout
@@ -246,9 +255,9 @@ class Kernel:
                 result.displays.append(m["content"])
         return result
 
-    def ok(self, code: str, metadata: dict[str, Any] | None = None) -> ExecResult:
+    def ok(self, code: str, metadata: dict[str, Any] | None = None, subshell_id: str | None = None) -> ExecResult:
         """Execute ``code`` and assert it ran without an error."""
-        result = self.execute(code, metadata)
+        result = self.execute(code, metadata, subshell_id=subshell_id)
         assert result.status == "ok", f"cell failed: {code!r}\n{result.error_text}"
         return result
 
@@ -291,6 +300,64 @@ class Kernel:
                     f"updates seen: {self.updates(display_id)!r}"
                 )
             self._next_iopub(min(remaining, 0.5))
+
+    # -- widgets -----------------------------------------------------------------------
+    def widget_state(self, model_id: str) -> dict[str, Any]:
+        """A widget model's state as the kernel sent it: its comm_open, then every update, in order."""
+        state: dict[str, Any] = {}
+        for m in self.iopub:
+            content = m["content"]
+            if content.get("comm_id") != model_id:
+                continue
+            data = content.get("data") or {}
+            if m["msg_type"] == "comm_open" or (
+                m["msg_type"] == "comm_msg" and data.get("method") in ("update", "echo_update")
+            ):
+                state.update(data.get("state") or {})
+        return state
+
+    def wait_for_state(
+        self, model_id: str, check: Callable[[dict[str, Any]], Any], timeout: float = 10, what: str = ""
+    ) -> dict[str, Any]:
+        """Read iopub until ``check(state)`` of widget ``model_id`` is true; returns that state.
+
+        Raises AssertionError with the last state seen when it does not happen within ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.widget_state(model_id)
+            if check(state):
+                return state
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"widget {model_id} never got {what or check!r} in {timeout}s; state: {state!r}")
+            self._next_iopub(min(remaining, 0.2))
+
+    def create_subshell(self) -> str:
+        """A new subshell (ipykernel 7), the thread JupyterLab >= 4.4 sends widget messages to."""
+        msg = self.kc.session.msg("create_subshell_request", {})
+        self.kc.control_channel.send(msg)
+        deadline = time.monotonic() + EXECUTE_TIMEOUT
+        while True:
+            reply = self.kc.get_control_msg(timeout=max(deadline - time.monotonic(), 0.001))
+            if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
+                assert reply["content"]["status"] == "ok", reply["content"]
+                return str(reply["content"]["subshell_id"])
+
+    def send_comm(self, comm_id: str, data: dict[str, Any], subshell_id: str | None = None) -> None:
+        """A comm_msg from the "frontend", on the main shell or on ``subshell_id``'s thread."""
+        msg = self.kc.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
+        if subshell_id is not None:
+            msg["header"]["subshell_id"] = subshell_id
+        self.kc.shell_channel.send(msg)
+
+    def click(self, model_id: str, subshell_id: str | None = None) -> None:
+        """Click a Button widget, as JupyterLab does."""
+        self.send_comm(model_id, {"method": "custom", "content": {"event": "click"}}, subshell_id)
+
+    def set_widget(self, model_id: str, state: dict[str, Any], subshell_id: str | None = None) -> None:
+        """Change widget state as if the user typed or picked it in JupyterLab."""
+        self.send_comm(model_id, {"method": "update", "state": state, "buffer_paths": []}, subshell_id)
 
     # -- HTTP --------------------------------------------------------------------------
     def request(

@@ -1,17 +1,21 @@
 # The two commands of the README: `make run` and `make test`.
 # Everything goes into .venv, created on first use; Debian packages come from apt-get.
 
-PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
-SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTHON   ?= python3
+VENV     := .venv
+BIN      := $(VENV)/bin
+# sudo only when not root and sudo is there (a bare Debian image has root and no sudo).
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null && echo sudo; })
+APT      := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
+# The browser tests drive Debian's Chromium through Playwright; Playwright never downloads a browser here.
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test lint bench clean
 
 # The venv; on Debian `python3 -m venv` needs the python3-venv package.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
+	  $(APT) update -qq && $(APT) install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.run-installed: pyproject.toml | $(BIN)/python
@@ -26,15 +30,20 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 run: $(VENV)/.run-installed
 	$(BIN)/jupyter lab notebooks/quickstart.ipynb
 
-## test: install the test extras and run every test
-test: $(VENV)/.test-installed
+# Chromium and its driver from Debian, for tests/browser (they skip without it, and fail under CI=true).
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "no apt-get: install Chromium as $(CHROMIUM) for the browser tests"; exit 0; }
+	$(APT) update && $(APT) install -y chromium chromium-driver
+
+## test: install the test extras (and Chromium) and run every test
+test: $(VENV)/.test-installed | $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## bench: the throughput benchmarks (wrk from Debian's packages; FastAPI and uvicorn for the comparison)
 bench: $(VENV)/.test-installed
 	$(BIN)/pip install -q -e '.[test,bench]'
-	command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+	command -v wrk >/dev/null || { $(APT) update -qq && $(APT) install -y -qq wrk; }
 	$(BIN)/python bench/hello.py
 	$(BIN)/python bench/validated_post.py
 

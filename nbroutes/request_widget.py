@@ -464,11 +464,11 @@ class RequestWidget(widgets.VBox):
             return result
         self.status_html.value = _notice(f"Sending {request.label} …")
         await self._fetch(request, result, base)
-        self._show(result)
         self._remember(request, result)
         self.refresh_routes()
         if self.curl_text.layout.display != "none":
             self._on_curl()
+        self._show(result)  # the status goes last: once it shows, so does everything else
         return result
 
     async def _fetch(self, request: PreparedRequest, result: RequestResult, base: str) -> None:
@@ -510,14 +510,8 @@ class RequestWidget(widgets.VBox):
     # -- showing ----------------------------------------------------------------------
     def _show(self, result: RequestResult) -> None:
         if result.error is not None:
-            self._show_error(result.error)
-            self.time_html.value = _notice(f"{result.elapsed_ms:.0f} ms")
+            self._show_error(result.error, f"{result.elapsed_ms:.0f} ms")
             return
-        colour = status_colour(result.status)
-        self.status_html.value = (
-            f'<span class="nbroutes-status-{result.status // 100}xx" style="color:{colour};font-weight:bold">'
-            f"{result.status} {html.escape(result.reason)}</span>"
-        )
         self.time_html.value = f"{result.elapsed_ms:.0f} ms"
         self.size_html.value = format_size(len(result.body))
         rows = "".join(f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>" for k, v in result.headers)
@@ -531,16 +525,21 @@ class RequestWidget(widgets.VBox):
         else:
             self.body_html.value = shown
             self.body_box.children = (self.body_html,)
+        colour = status_colour(result.status)
+        self.status_html.value = (
+            f'<span class="nbroutes-status-{result.status // 100}xx" style="color:{colour};font-weight:bold">'
+            f"{result.status} {html.escape(result.reason)}</span>"
+        )
 
-    def _show_error(self, message: str) -> None:
+    def _show_error(self, message: str, elapsed: str = "") -> None:
+        self.time_html.value = elapsed
+        self.size_html.value = ""
+        self.body_html.value = ""
+        self.body_box.children = (self.body_html,)
         self.status_html.value = (
             f'<span class="nbroutes-error" style="color:{_STATUS_COLOURS[5]};font-weight:bold">'
             f"{html.escape(message)}</span>"
         )
-        self.time_html.value = ""
-        self.size_html.value = ""
-        self.body_html.value = ""
-        self.body_box.children = (self.body_html,)
 
     def _remember(self, request: PreparedRequest, result: RequestResult) -> None:
         self.history = [(request, result), *self.history][:HISTORY_SIZE]

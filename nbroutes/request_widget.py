@@ -107,6 +107,7 @@ class PreparedRequest:
 
     @property
     def sends_body(self) -> bool:
+        """True when a body goes out: any text, or an empty one for POST, PUT and PATCH."""
         return bool(self.body) or self.method in ("POST", "PUT", "PATCH")
 
     @property
@@ -127,16 +128,16 @@ class PreparedRequest:
         if self.body.strip() and _is_json(self.content_type):
             try:
                 json.loads(self.body)
-            except ValueError as exc:
-                where = f" (line {exc.lineno}, column {exc.colno}: {exc.msg})" if hasattr(exc, "lineno") else ""
+            except json.JSONDecodeError as exc:
                 return (
-                    f"The body is not valid JSON{where}. Fix it, or add a Content-Type header row "
-                    "(e.g. text/plain) to send it as it is."
+                    f"The body is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}). Fix it, "
+                    "or add a Content-Type header row (e.g. text/plain) to send it as it is."
                 )
         return None
 
     @property
     def label(self) -> str:
+        """How the history lists it, e.g. ``GET /api/users?page=2``."""
         return f"{self.method} {self.target}"
 
 
@@ -170,6 +171,7 @@ class RequestResult:
 
     @property
     def ok(self) -> bool:
+        """True for a 2xx or 3xx answer."""
         return self.error is None and 200 <= self.status < 400
 
     def header(self, name: str, default: str = "") -> str:
@@ -178,6 +180,7 @@ class RequestResult:
 
     @property
     def content_type(self) -> str:
+        """The response's Content-Type, or ""."""
         return self.header("Content-Type")
 
     @property
@@ -297,12 +300,10 @@ def _pairs(values: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> list
 
 
 def _body_text(body: Any) -> str:
-    if body is None:
-        return ""
+    if body is None or isinstance(body, str):
+        return body or ""
     if isinstance(body, bytes):
         return body.decode("utf-8", errors="replace")
-    if isinstance(body, str):
-        return body
     return json.dumps(body, indent=2, ensure_ascii=False, default=str)
 
 
@@ -310,6 +311,7 @@ class RequestWidget(widgets.VBox):
     """A request form for this kernel's server, and the response it got: status, time, size, headers, body.
 
     ``await widget.send()`` sends the form's request from code and returns the RequestResult.
+    Raises ValueError for a method other than GET, POST, PUT, PATCH, DELETE, HEAD and OPTIONS.
     """
 
     #: Seconds to wait for a response before giving up.
@@ -335,6 +337,8 @@ class RequestWidget(widgets.VBox):
         #: Sent requests and their results, newest first (at most HISTORY_SIZE).
         self.history: list[tuple[PreparedRequest, RequestResult]] = []
 
+        if method.upper() not in METHODS:
+            raise ValueError(f"RequestWidget: {method!r} is not a method it sends; use one of {', '.join(METHODS)}")
         self.method_input = widgets.Dropdown(options=METHODS, value=method.upper(), layout={"width": "110px"})
         self.path_input = widgets.Combobox(
             value=path, options=(), ensure_option=False, placeholder="/api/...", layout={"flex": "1"}
@@ -501,6 +505,8 @@ class RequestWidget(widgets.VBox):
                 result.error = f"No response from {base}: {exc.message}."
         except OSError as exc:
             result.error = f"Could not reach {base}: {exc.strerror or exc}."
+        except Exception as exc:  # the widget is the user's view of the request: say what failed, not a log line
+            result.error = f"Could not send the request: {exc}"
         else:
             result.status, result.reason = response.code, response.reason or ""
             result.headers = list(response.headers.get_all())

@@ -357,3 +357,8 @@ def test_a_click_sends_from_the_kernel_loop_given() -> None:
         await until(lambda: "200" in w.status_html.value)
 
     serving(test)
+
+
+def test_a_method_it_cannot_send_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="'FETCH' is not a method it sends; use one of GET, POST"):
+        RequestWidget("FETCH", base_url=BASE)

@@ -1,0 +1,548 @@
+"""A REST resource from a SQLite table and a pydantic model: list, create, read, replace, patch and delete rows.
+
+``crud(app, "/api/todos", db["todos"], Todo)`` adds two routes, registered together:
+
+- ``GET /api/todos``: rows as a JSON array. ``?_page=2&_size=20`` pages (``X-Total-Count``
+  and an RFC 8288 ``Link`` header say where the other pages are), ``?done=true`` filters
+  by column equality (the value converted by the model's field type), ``?_sort=-created,title``
+  sorts (``-`` for descending; the primary key breaks ties, so pages are stable).
+- ``POST /api/todos``: a body validated by the model; 201 with ``Location`` and the row.
+- ``GET/PUT/PATCH/DELETE /api/todos/[id]``: one row; PUT replaces it (the whole body
+  validated), PATCH merges the body into it (the merged row validated), DELETE answers 204.
+
+Identifiers in SQL come only from the table's schema and are quoted; values are
+always ``?`` parameters. Every write commits before its response is returned, on the
+table's own connection, under ``data.lock`` of its database. The handlers carry real
+annotations (a body typed by the model, query parameters, the row model as return
+type), so the OpenAPI document describes the resource like any typed route.
+
+An id that does not parse as the primary key's type (``/api/todos/abc`` for an
+integer key) is a 422, as for any typed path parameter.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import enum
+import inspect
+import json
+import keyword
+import sqlite3
+import typing
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, Optional, get_args, get_origin
+from urllib.parse import parse_qsl, quote, urlencode
+
+from pydantic import BaseModel, TypeAdapter, ValidationError, create_model
+from sqlite_utils.db import Table, quote_identifier
+
+from . import data
+from .app import App
+from .exceptions import HTTPException
+from .handlers import Endpoint
+from .openapi import INTERNAL_PREFIX
+from .output import Console
+from .paths import PatternError, compile_pattern
+from .requests import Request
+from .responses import ApiResponse
+from .routing import Route
+from .validation import Query, RequestValidationError
+
+__all__ = ["crud", "CrudError"]
+
+#: The query keys that page and sort; every other key filters a column.
+PAGE, SIZE, SORT = "_page", "_size", "_sort"
+_PARAM = {"page_": PAGE, "size_": SIZE, "sort_": SORT}  # Python names (pydantic forbids a leading "_")
+_RESERVED = {"req", "res", "body", *_PARAM}
+_SCALARS = (bool, int, float, str, bytes, datetime.datetime, datetime.date, datetime.time, decimal.Decimal, uuid.UUID)
+_ANY: TypeAdapter[Any] = TypeAdapter(Any)
+
+
+class CrudError(ValueError):
+    """A prefix, table or model that ``crud()`` cannot serve; the message says what to change."""
+
+
+def crud(
+    app: App,
+    prefix: str,
+    table: Table,
+    model: type[BaseModel] | None = None,
+    *,
+    pk: str = "id",
+    owner: str | None = None,
+    console: Console | None = None,
+    page_size: int = 20,
+    max_page_size: int = 100,
+) -> list[Route]:
+    """Serve ``table`` as a REST resource at ``prefix`` (see the module); returns the list and item routes.
+
+    The table is created from ``model`` when it does not exist (``pk INTEGER PRIMARY KEY``
+    unless the model declares the key); an existing table is never altered. Without a
+    model, one is made from the table's columns (every field optional). Registering the
+    same owner again (by default the prefix) replaces its routes.
+
+    Raises CrudError for a table, model or option it cannot serve (PatternError for a bad
+    prefix), RouteConflictError if the routes clash with others, changing nothing.
+    """
+    compiled = compile_pattern(prefix)
+    if not compiled.is_static:
+        raise CrudError(f"{compiled.text}: the prefix must be a static path such as /api/todos")
+    if compiled.text.startswith(INTERNAL_PREFIX.rstrip("/")):
+        raise PatternError(f"{compiled.text}: paths under {INTERNAL_PREFIX} are nbroutes' own (docs, OpenAPI)")
+    if not isinstance(table, Table):
+        raise CrudError(f"{table!r} is not a table (a view cannot be written): pass db['name']")
+    if not 1 <= page_size <= max_page_size:
+        raise CrudError(f"page_size must be between 1 and max_page_size ({max_page_size}), not {page_size}")
+    with data.lock(table.db):
+        if model is None:
+            model = _model_from_table(table, pk)
+        elif not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise CrudError(f"model must be a pydantic BaseModel class, not {model!r}")
+        if table.exists():
+            _check_table(table, model, pk)
+        else:
+            _create_table(table, model, pk)
+        resource = _Resource(compiled.text, table, model, pk, page_size, max_page_size)
+    base = compiled.text.rstrip("/")
+    console = console or Console(compiled.text)
+    owner = owner or compiled.text
+    list_route = Route(compiled, resource.list_endpoints(), owner=owner, console=console)
+    item_pattern = compile_pattern(f"{base}/[{resource.path_name}]")
+    item_route = Route(item_pattern, resource.item_endpoints(), owner=owner, console=console)
+    app.router.set(owner, [list_route, item_route])
+    return [list_route, item_route]
+
+
+# -- the schema --------------------------------------------------------------------------------------
+def _bare(annotation: Any) -> Any:
+    """The annotation without ``Annotated`` and ``Optional``: ``Optional[int]`` is ``int``."""
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if _is_union(annotation) and len(args) == 1:
+        return _bare(args[0])
+    return annotation
+
+
+def _optional(annotation: Any) -> Any:
+    """``Optional[annotation]``, built at runtime (``X | None`` fails for some typing forms)."""
+    return Optional[annotation]  # noqa: UP045
+
+
+def _is_union(annotation: Any) -> bool:
+    import types
+
+    return get_origin(annotation) in (typing.Union, getattr(types, "UnionType", None))
+
+
+def _allows_none(annotation: Any) -> bool:
+    return (
+        annotation is None or annotation is type(None) or (_is_union(annotation) and type(None) in get_args(annotation))
+    )
+
+
+def _column_type(annotation: Any) -> type:
+    """The Python type sqlite-utils turns into the column's SQL type (bool INTEGER, datetime TEXT)."""
+    bare = _bare(annotation)
+    if get_origin(bare) is Literal:
+        values = get_args(bare)
+        return type(values[0]) if values and isinstance(values[0], (bool, int, float, str)) else str
+    if isinstance(bare, type):
+        if issubclass(bare, enum.Enum):
+            return int if issubclass(bare, int) else float if issubclass(bare, float) else str
+        if issubclass(bare, (bool, int, float, bytes)):
+            return bare
+    return str  # str, dates and times (ISO text), Decimal and UUID (exact text), and JSON for the rest
+
+
+def _is_json(annotation: Any) -> bool:
+    """True for fields stored as JSON text: lists, dicts, nested models."""
+    bare = _bare(annotation)
+    origin = get_origin(bare)
+    if origin in (list, dict, tuple, set, frozenset) or bare in (list, dict, tuple, set, frozenset):
+        return True
+    return isinstance(bare, type) and issubclass(bare, BaseModel)
+
+
+def _filter_type(annotation: Any) -> Any:
+    """The type a query-string filter value is converted with: the field's type if it is a scalar, else str."""
+    bare = _bare(annotation)
+    if get_origin(bare) is Literal or (isinstance(bare, type) and issubclass(bare, (*_SCALARS, enum.Enum))):
+        return bare
+    return str
+
+
+def _model_from_table(table: Table, pk: str) -> type[BaseModel]:
+    if not table.exists():
+        raise CrudError(f"table {table.name} does not exist: pass a model to create it")
+    fields: dict[str, Any] = {}
+    for name, kind in table.columns_dict.items():
+        if name == pk:
+            continue
+        if name.startswith("_"):
+            raise CrudError(f"{table.name}.{name}: a column starting with _ cannot be a model field; pass a model")
+        fields[name] = (_optional(kind), None)
+    words = "".join(w.capitalize() for w in "".join(c if c.isalnum() else " " for c in table.name).split())
+    try:
+        made: type[BaseModel] = create_model(words or "Row", **fields)
+    except Exception as exc:  # noqa: BLE001 - pydantic's reasons are many; the user's fix is one
+        raise CrudError(f"cannot make a model from the columns of {table.name} ({exc}); pass a model") from None
+    return made
+
+
+def _create_table(table: Table, model: type[BaseModel], pk: str) -> None:
+    fields = model.model_fields
+    columns: dict[str, Any] = {} if pk in fields else {pk: int}
+    columns.update({name: _column_type(f.annotation) for name, f in fields.items()})
+    not_null = {name for name, f in fields.items() if name != pk and not _allows_none(f.annotation)}
+    table.create(columns, pk=pk, not_null=not_null)
+
+
+def _check_table(table: Table, model: type[BaseModel], pk: str) -> None:
+    columns = [c.name for c in table.columns]
+    missing = [name for name in model.model_fields if name not in columns]
+    if missing:
+        raise CrudError(
+            f"table {table.name} has no column {', '.join(missing)} for the fields of {model.__name__} "
+            f"(its columns: {', '.join(columns)}); add them (table.add_column(name, type)) or change the model"
+        )
+    if table.pks != [pk]:
+        raise CrudError(f"the primary key of {table.name} is {', '.join(table.pks)}, not {pk}: pass pk=")
+
+
+# -- values ------------------------------------------------------------------------------------------
+def _to_sql(value: Any) -> Any:
+    """A validated value as SQLite stores it: bools as 0/1, dates as ISO text, lists and models as JSON."""
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        return value
+    plain = _ANY.dump_python(value, mode="json")
+    return json.dumps(plain, ensure_ascii=False) if isinstance(plain, (dict, list)) else plain
+
+
+def _body_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """pydantic's errors with ``body`` in front of each ``loc``, as nbroutes' own 422s have them."""
+    errors: list[dict[str, Any]] = json.loads(exc.json(include_url=False))
+    for error in errors:
+        error["loc"] = ["body", *error["loc"]]
+    return errors
+
+
+class _Endpoint(Endpoint):
+    """An endpoint whose 422s name query keys as sent (``_page``), not the Python parameter names."""
+
+    __slots__ = ()
+
+    def call(self, req: Request, res: ApiResponse) -> Any:
+        try:
+            return super().call(req, res)
+        except RequestValidationError as exc:
+            for error in exc.errors:
+                loc = error.get("loc") or []
+                if len(loc) > 1 and loc[0] == "query" and loc[1] in _PARAM:
+                    loc[1] = _PARAM[loc[1]]
+            raise
+
+
+def _handler(fn: Callable[..., Any], name: str, doc: str, params: list[inspect.Parameter], returns: Any) -> _Endpoint:
+    """``fn`` with a signature that nbroutes binds (and OpenAPI documents) like a typed handler's."""
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    fn.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
+    return _Endpoint(fn)
+
+
+def _keyword(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+class _Resource:
+    """One table served as a resource: its columns, models and the handlers that read and write it."""
+
+    def __init__(
+        self, prefix: str, table: Table, model: type[BaseModel], pk: str, page_size: int, max_page_size: int
+    ) -> None:
+        self.prefix = prefix.rstrip("/")
+        self.table = table
+        self.model = model
+        self.pk = pk
+        self.page_size = page_size
+        self.max_page_size = max_page_size
+        fields = model.model_fields
+        if pk in fields:
+            self.pk_type: Any = _bare(fields[pk].annotation)
+            self.row_model: type[BaseModel] = model
+        else:
+            affinity = table.columns_dict.get(pk, int)
+            self.pk_type = affinity if affinity in (int, float, str, bytes) else str
+            self.row_model = create_model(f"{model.__name__}Row", __base__=model, **{pk: (self.pk_type, ...)})
+        self.patch_model: type[BaseModel] = create_model(
+            f"{model.__name__}Patch",
+            **{n: (_optional(f.annotation), None) for n, f in fields.items() if n != pk},
+        )
+        #: The columns a response shows, in order: the key, then the model's fields.
+        self.columns = [pk, *(n for n in fields if n != pk)]
+        self.json_columns = {n for n, f in fields.items() if _is_json(f.annotation)}
+        self.filter_types = {pk: self.pk_type, **{n: _filter_type(f.annotation) for n, f in fields.items()}}
+        self.adapters = {n: TypeAdapter(t) for n, t in self.filter_types.items()}
+        #: Columns that can be keyword parameters (documented and converted by nbroutes); the rest are read raw.
+        self.declared = {
+            n
+            for n in self.columns
+            if n.isidentifier() and not keyword.iskeyword(n) and n[0] != "_" and n not in _RESERVED
+        }
+        self.path_name = pk if pk in self.declared else "id"
+        self.quoted_table = quote_identifier(table.name)
+        self.select = ", ".join(quote_identifier(c) for c in self.columns)
+        self.where_pk = f"{quote_identifier(pk)} = ?"
+
+    # -- reading and writing ---------------------------------------------------------------------------
+    def _row(self, values: tuple[Any, ...]) -> dict[str, Any]:
+        row = dict(zip(self.columns, values, strict=True))
+        for name in self.json_columns:
+            if isinstance(row[name], str):
+                try:
+                    row[name] = json.loads(row[name])
+                except ValueError:
+                    pass  # not JSON after all: the row model says whether the text will do
+        return row
+
+    def _fetch(self, key: Any) -> dict[str, Any]:
+        """The row with this key. Raises HTTPException (404) if there is none."""
+        sql = f"SELECT {self.select} FROM {self.quoted_table} WHERE {self.where_pk}"
+        found = self.table.db.execute(sql, [key]).fetchone()
+        if found is None:
+            raise self._missing(key)
+        return self._row(found)
+
+    def _missing(self, key: Any) -> HTTPException:
+        return HTTPException(404, f"no row in {self.table.name} with {self.pk} {key!r}")
+
+    def _write(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """Run one write statement and commit it.
+
+        Raises HTTPException: 409 for a constraint it breaks, 503 while the database is
+        busy or has a transaction of someone else's open (committing it would not be ours to do).
+        """
+        database = self.table.db
+        if database.conn.in_transaction:
+            raise HTTPException(
+                503, f"{self.table.name}: the database has an open transaction; commit or roll it back first"
+            )
+        try:
+            with database.atomic():  # BEGIN ... COMMIT: on disk (synchronous=FULL) before the response
+                return database.conn.execute(sql, params).fetchall()
+        except sqlite3.IntegrityError as exc:
+            raise HTTPException(409, f"{self.table.name}: {exc}") from None
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise HTTPException(503, f"{self.table.name}: {exc}", {"Retry-After": "1"}) from None
+            raise
+
+    def _record(self, instance: BaseModel) -> dict[str, Any]:
+        """The columns to write for a validated model instance (without the key)."""
+        values = instance.model_dump()
+        return {name: _to_sql(values[name]) for name in self.columns if name != self.pk and name in values}
+
+    def _update(self, key: Any, record: dict[str, Any]) -> dict[str, Any]:
+        if not record:
+            return self._fetch(key)
+        sets = ", ".join(f"{quote_identifier(name)} = ?" for name in record)
+        sql = f"UPDATE {self.quoted_table} SET {sets} WHERE {self.where_pk} RETURNING {self.select}"
+        rows = self._write(sql, [*record.values(), key])
+        if not rows:
+            raise self._missing(key)
+        return self._row(rows[0])
+
+    # -- handlers --------------------------------------------------------------------------------------
+    def list_rows(self, req: Request, res: ApiResponse, page: int, size: int, sort: str | None, **filters: Any) -> Any:
+        """Rows as a page: filters, sorting, ``X-Total-Count`` and ``Link``.
+
+        Raises HTTPException (400) for a query key that is not a column.
+        """
+        size = min(size, self.max_page_size)
+        where, params = self._where(req, filters)
+        order = self._order(sort)
+        with data.lock(self.table.db):
+            execute = self.table.db.execute
+            total = int(execute(f"SELECT count(*) FROM {self.quoted_table}{where}", params).fetchone()[0])
+            offset = (page - 1) * size
+            rows: list[dict[str, Any]] = []
+            if offset < 2**63 - 1:  # beyond SQLite's integers there are no rows anyway
+                sql = f"SELECT {self.select} FROM {self.quoted_table}{where} ORDER BY {order} LIMIT ? OFFSET ?"
+                rows = [self._row(r) for r in execute(sql, [*params, size, offset])]
+        last = max(1, -(-total // size))
+        res.set_header("X-Total-Count", total)
+        res.set_header("Link", self._links(req, page, size, last))
+        return rows
+
+    def _unknown(self, what: str, name: str) -> HTTPException:
+        valid = ", ".join(self.columns)
+        reserved = f", or {PAGE}, {SIZE}, {SORT}" if what == "filter" else ""
+        return HTTPException(400, f"unknown column {name!r} in {what}: {self.table.name} has {valid}{reserved}")
+
+    def _where(self, req: Request, filters: dict[str, Any]) -> tuple[str, list[Any]]:
+        terms: list[str] = []
+        params: list[Any] = []
+        for name, value in req.query_params.items():
+            if name in (PAGE, SIZE, SORT):
+                continue
+            if name not in self.filter_types:
+                raise self._unknown("filter", name)
+            if name in self.declared:
+                value = filters[name]
+            else:
+                raw = value[-1] if isinstance(value, list) else value
+                try:
+                    value = self.adapters[name].validate_python(raw)
+                except ValidationError as exc:
+                    errors = json.loads(exc.json(include_url=False))
+                    raise RequestValidationError([{**e, "loc": ["query", name, *e["loc"]]} for e in errors]) from None
+            terms.append(f"{quote_identifier(name)} = ?")
+            params.append(_to_sql(value))
+        return (" WHERE " + " AND ".join(terms) if terms else ""), params
+
+    def _order(self, sort: str | None) -> str:
+        terms: list[str] = []
+        named: set[str] = set()
+        for part in (sort or "").split(","):
+            part = part.strip()  # "+title" arrives as " title": a plus in a query string is a space
+            descending = part.startswith("-")
+            name = part[1:].strip() if descending else part
+            if not name:
+                continue
+            if name not in self.filter_types:
+                raise self._unknown(SORT, name)
+            named.add(name)
+            terms.append(f"{quote_identifier(name)} {'DESC' if descending else 'ASC'}")
+        if self.pk not in named:
+            terms.append(f"{quote_identifier(self.pk)} ASC")  # a total order, so pages neither repeat nor skip
+        return ", ".join(terms)
+
+    def _links(self, req: Request, page: int, size: int, last: int) -> str:
+        """The RFC 8288 ``Link`` header: first, prev, next and last, keeping the filters and sort."""
+        kept = [(k, v) for k, v in parse_qsl(req.query_string, keep_blank_values=True) if k not in (PAGE, SIZE)]
+
+        def url(n: int) -> str:
+            return f"{req.path}?{urlencode([*kept, (PAGE, n), (SIZE, size)])}"
+
+        rels = [("first", 1)]
+        if page > 1:
+            rels.append(("prev", min(page - 1, last)))
+        if page < last:
+            rels.append(("next", page + 1))
+        rels.append(("last", last))
+        return ", ".join(f'<{url(n)}>; rel="{rel}"' for rel, n in rels)
+
+    def create(self, body: BaseModel) -> Any:
+        """Insert a row; answers 201 with its ``Location``."""
+        record = self._record(body)
+        given = getattr(body, self.pk) if self.pk in self.model.model_fields else None
+        if given is not None:
+            record = {self.pk: _to_sql(given), **record}
+        names = ", ".join(quote_identifier(name) for name in record)
+        marks = ", ".join("?" for _ in record)
+        values = f"({names}) VALUES ({marks})" if record else "DEFAULT VALUES"
+        with data.lock(self.table.db):
+            rows = self._write(
+                f"INSERT INTO {self.quoted_table} {values} RETURNING {self.select}", list(record.values())
+            )
+        row = self._row(rows[0])
+        location = f"{self.prefix}/{quote(str(row[self.pk]), safe='')}"
+        return row, 201, {"Location": location}
+
+    def read(self, key: Any) -> Any:
+        """The row with this key."""
+        with data.lock(self.table.db):
+            return self._fetch(key)
+
+    def replace(self, key: Any, body: BaseModel) -> Any:
+        """Replace the row's fields with the body's."""
+        with data.lock(self.table.db):
+            return self._update(key, self._record(body))
+
+    def patch(self, key: Any, body: BaseModel) -> Any:
+        """Merge the body's fields into the row; the merged row must validate."""
+        with data.lock(self.table.db):
+            current = self.row_model.model_validate(self._fetch(key))
+            merged = {**current.model_dump(), **body.model_dump(exclude_unset=True)}
+            try:
+                instance = self.model.model_validate(merged)
+            except ValidationError as exc:
+                raise RequestValidationError(_body_errors(exc)) from None
+            return self._update(key, self._record(instance))
+
+    def delete(self, key: Any) -> None:
+        """Delete the row; 204."""
+        with data.lock(self.table.db):
+            if not self._write(f"DELETE FROM {self.quoted_table} WHERE {self.where_pk} RETURNING 1", [key]):
+                raise self._missing(key)
+
+    # -- endpoints -------------------------------------------------------------------------------------
+    def list_endpoints(self) -> dict[str, Endpoint]:
+        name = self.table.name
+        rows = list[self.row_model]  # type: ignore[name-defined]
+        size_doc = f"Rows per page (default {self.page_size}, at most {self.max_page_size})"
+        params = [
+            _keyword("req", Request),
+            _keyword("res", ApiResponse),
+            _keyword("page_", Annotated[int, Query(ge=1, alias=PAGE, description="Page number, from 1")], 1),
+            _keyword("size_", Annotated[int, Query(ge=1, alias=SIZE, description=size_doc)], self.page_size),
+            _keyword(
+                "sort_",
+                Annotated[_optional(str), Query(alias=SORT, description="Columns to sort by, comma-separated; -desc")],
+                None,
+            ),
+        ]
+        for column in sorted(self.declared, key=self.columns.index):
+            doc = f"Only rows whose {column} equals this"
+            params.append(
+                _keyword(column, Annotated[_optional(self.filter_types[column]), Query(description=doc)], None)
+            )
+
+        def list_rows(**kw: Any) -> Any:
+            filters = {c: kw[c] for c in self.declared}
+            return self.list_rows(kw["req"], kw["res"], kw["page_"], kw["size_"], kw["sort_"], **filters)
+
+        def create(**kw: Any) -> Any:
+            return self.create(kw["body"])
+
+        return {
+            "GET": _handler(list_rows, f"list_{name}", f"List {name}.\n\nPaged, filtered and sorted.", params, rows),
+            "POST": _handler(
+                create, f"create_{name}", f"Create a row in {name}.", [_keyword("body", self.model)], self.row_model
+            ),
+        }
+
+    def item_endpoints(self) -> dict[str, Endpoint]:
+        name, key = self.table.name, self.path_name
+        path = _keyword(key, self.pk_type)
+
+        def read(**kw: Any) -> Any:
+            return self.read(kw[key])
+
+        def replace(**kw: Any) -> Any:
+            return self.replace(kw[key], kw["body"])
+
+        def patch(**kw: Any) -> Any:
+            return self.patch(kw[key], kw["body"])
+
+        def delete(**kw: Any) -> None:
+            self.delete(kw[key])
+
+        row = self.row_model
+        return {
+            "GET": _handler(read, f"read_{name}", f"One row of {name}.", [path], row),
+            "PUT": _handler(
+                replace, f"replace_{name}", f"Replace a row of {name}.", [path, _keyword("body", self.model)], row
+            ),
+            "PATCH": _handler(
+                patch,
+                f"patch_{name}",
+                f"Change some fields of a row of {name}.",
+                [path, _keyword("body", self.patch_model)],
+                row,
+            ),
+            "DELETE": _handler(delete, f"delete_{name}", f"Delete a row of {name}.", [path], None),
+        }

@@ -20,11 +20,11 @@ from urllib.parse import quote, urlencode
 
 import ipywidgets as widgets
 
+from .handlers import METHODS
 from .threads import KernelLoop
 
 __all__ = ["PreparedRequest", "RequestResult", "RequestWidget", "curl_command", "format_size", "render_body"]
 
-METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 HISTORY_SIZE = 20
 #: Characters of a text body shown; the rest is cut (the full body is in ``send()``'s result).
 TEXT_LIMIT = 200_000

@@ -432,10 +432,11 @@ class LabPage:
         return index
 
     def cell_output(self, index: int) -> str:
-        """The text of every output of cell ``index`` (streams, results, errors, rendered widgets), one per line.
+        """The text of every output of cell ``index`` (streams, results, errors, rendered widgets) as the page
+        shows it (``innerText``: a widget's children on their own lines), outputs joined by newlines.
         Does not wait: see ``wait_for_output``."""
         outputs = self.cell(index).locator(".jp-OutputArea-output")
-        return "\n".join(text or "" for text in outputs.all_text_contents())
+        return "\n".join(outputs.all_inner_texts())
 
     def wait_for_output(self, index: int, text: str, timeout: float = UI_TIMEOUT) -> str:
         """Wait until cell ``index``'s outputs contain ``text`` (a widget renders some time after its output

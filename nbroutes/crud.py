@@ -356,7 +356,9 @@ class _Resource:
         return self._row(rows[0])
 
     # -- handlers --------------------------------------------------------------------------------------
-    def list_rows(self, req: Request, res: ApiResponse, page: int, size: int, sort: str | None, **filters: Any) -> Any:
+    def list_rows(
+        self, req: Request, res: ApiResponse, page: int, size: int, sort: str | None, filters: dict[str, Any]
+    ) -> Any:
         """Rows as a page: filters, sorting, ``X-Total-Count`` and ``Link``.
 
         Raises HTTPException (400) for a query key that is not a column.
@@ -503,7 +505,7 @@ class _Resource:
 
         def list_rows(**kw: Any) -> Any:
             filters = {c: kw[c] for c in self.declared}
-            return self.list_rows(kw["req"], kw["res"], kw["page_"], kw["size_"], kw["sort_"], **filters)
+            return self.list_rows(kw["req"], kw["res"], kw["page_"], kw["size_"], kw["sort_"], filters)
 
         def create(**kw: Any) -> Any:
             return self.create(kw["body"])

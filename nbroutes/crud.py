@@ -29,6 +29,8 @@ import inspect
 import json
 import keyword
 import sqlite3
+import sys
+import types
 import typing
 import uuid
 from collections.abc import Callable
@@ -196,8 +198,20 @@ def _create_table(table: Table, model: type[BaseModel], pk: str) -> None:
     fields = model.model_fields
     columns: dict[str, Any] = {} if pk in fields else {pk: int}
     columns.update({name: _column_type(f.annotation) for name, f in fields.items()})
-    not_null = {name for name, f in fields.items() if name != pk and not _allows_none(f.annotation)}
-    table.create(columns, pk=pk, not_null=not_null)
+    not_null: set[str] = set()
+    defaults: dict[str, Any] = {}
+    for name, f in fields.items():
+        if name == pk or f.default_factory is not None:
+            continue  # a factory's value (now(), a new id) is not one constant: the column stays nullable
+        value = None if f.is_required() else _to_sql(f.default)
+        if isinstance(value, (int, float, str)):
+            # Rows inserted from a cell (db["todos"].insert(...)) get the model's defaults too.
+            defaults[name] = (
+                table.db.quote(value) if isinstance(value, str) else int(value) if isinstance(value, bool) else value
+            )
+        if (f.is_required() or name in defaults) and not _allows_none(f.annotation):
+            not_null.add(name)
+    table.create(columns, pk=pk, not_null=not_null, defaults=defaults)
 
 
 def _check_table(table: Table, model: type[BaseModel], pk: str) -> None:
@@ -548,3 +562,28 @@ class _Resource:
             ),
             "DELETE": _handler(delete, f"delete_{name}", f"Delete a row of {name}.", [path], None),
         }
+
+
+def _stay_the_public_function() -> None:
+    """Keep ``nbroutes.crud(...)`` callable once this module is imported.
+
+    Importing a submodule sets the package attribute of the same name, so the first
+    ``from .crud import ...`` would replace the notebook's ``nbroutes.crud`` function with
+    this module (the reason ``middlewares.py`` is plural). The module is made callable
+    instead, calling that function, so both ``nbroutes.crud(...)`` and ``nbroutes.crud.CrudError`` work.
+    """
+    package = sys.modules.get(__name__.rpartition(".")[0])
+    public = getattr(package, "crud", None)
+    if not callable(public) or isinstance(public, types.ModuleType):
+        return
+
+    class _CallableModule(types.ModuleType):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            return public(*args, **kwargs)
+
+    module = sys.modules[__name__]
+    module.__class__ = _CallableModule
+    module.__signature__ = inspect.signature(public)  # type: ignore[attr-defined]
+
+
+_stay_the_public_function()

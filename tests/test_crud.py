@@ -87,14 +87,36 @@ def links(header: str) -> dict[str, str]:
 
 # -- the table ---------------------------------------------------------------------------------------
 def test_creates_the_table_from_the_model(db: Database, app: nbroutes.App) -> None:
-    columns = {c.name: (c.type, c.notnull, c.is_pk) for c in db["todos"].columns}
+    columns = {c.name: (c.type, c.notnull, c.default_value, c.is_pk) for c in db["todos"].columns}
     assert columns == {
-        "id": ("INTEGER", 0, 1),
-        "title": ("TEXT", 1, 0),
-        "done": ("INTEGER", 1, 0),
-        "created": ("TEXT", 0, 0),
-        "tags": ("TEXT", 1, 0),
+        "id": ("INTEGER", 0, None, 1),
+        "title": ("TEXT", 1, None, 0),
+        "done": ("INTEGER", 1, "0", 0),
+        "created": ("TEXT", 0, None, 0),
+        "tags": ("TEXT", 1, "'[]'", 0),
     }
+
+
+def test_rows_inserted_from_a_cell_get_the_models_defaults(db: Database, client: TestClient) -> None:
+    db["todos"].insert({"title": "from a cell"})
+    assert client.get("/api/todos/1").json() == {
+        "id": 1,
+        "title": "from a cell",
+        "done": False,
+        "created": None,
+        "tags": [],
+    }
+
+
+class Odd(BaseModel):
+    note: str = "it's'); DROP TABLE odd; --"
+    stamp: datetime.datetime = Field(default_factory=datetime.datetime.now)
+
+
+def test_string_defaults_are_literals_and_factories_are_not_frozen(db: Database) -> None:
+    crud(nbroutes.App(), "/api/odd", db["odd"], Odd)
+    db["odd"].insert({})
+    assert list(db["odd"].rows) == [{"id": 1, "note": "it's'); DROP TABLE odd; --", "stamp": None}]
 
 
 def test_a_model_that_declares_the_key_makes_it_the_primary_key(db: Database, db_path: Path) -> None:
@@ -521,3 +543,13 @@ def test_openapi_keeps_a_declared_key_as_the_path_parameter(db: Database) -> Non
     validate(spec)
     assert "/api/things/{slug}" in spec["paths"]
     assert spec["paths"]["/api/things/{slug}"]["get"]["parameters"][0]["schema"] == {"type": "string"}
+
+
+def test_nbroutes_crud_stays_callable_after_the_module_is_imported(db: Database) -> None:
+    import nbroutes.crud as module
+
+    assert nbroutes.crud is module  # importing the submodule set the package attribute
+    app = nbroutes.App()
+    routes = nbroutes.crud("/api/todos", db["todos"], Todo, app=app)
+    assert [r.pattern.text for r in routes] == ["/api/todos", "/api/todos/[id]"]
+    assert nbroutes.crud.CrudError is CrudError

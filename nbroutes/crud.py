@@ -482,7 +482,8 @@ class _Resource:
         """Merge the body's fields into the row; the merged row must validate."""
         with data.lock(self.table.db):
             current = self.row_model.model_validate(self._fetch(key))
-            merged = {**current.model_dump(), **body.model_dump(exclude_unset=True)}
+            own_key = None if self.pk in self.model.model_fields else {self.pk}  # the model may forbid extras
+            merged = {**current.model_dump(exclude=own_key), **body.model_dump(exclude_unset=True)}
             try:
                 instance = self.model.model_validate(merged)
             except ValidationError as exc:
@@ -524,11 +525,10 @@ class _Resource:
         def create(**kw: Any) -> Any:
             return self.create(kw["body"])
 
+        body = [_keyword("body", self.model)]
         return {
             "GET": _handler(list_rows, f"list_{name}", f"List {name}.\n\nPaged, filtered and sorted.", params, rows),
-            "POST": _handler(
-                create, f"create_{name}", f"Create a row in {name}.", [_keyword("body", self.model)], self.row_model
-            ),
+            "POST": _handler(create, f"create_{name}", f"Create a row in {name}.", body, self.row_model),
         }
 
     def item_endpoints(self) -> dict[str, Endpoint]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from openapi_spec_validator import validate
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlite_utils import Database
 
 import nbroutes
@@ -553,3 +553,46 @@ def test_nbroutes_crud_stays_callable_after_the_module_is_imported(db: Database)
     routes = nbroutes.crud("/api/todos", db["todos"], Todo, app=app)
     assert [r.pattern.text for r in routes] == ["/api/todos", "/api/todos/[id]"]
     assert nbroutes.crud.CrudError is CrudError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str
+    done: bool = False
+
+
+def test_a_model_that_forbids_extra_fields(db: Database) -> None:
+    app = nbroutes.App()
+    crud(app, "/api/strict", db["strict"], Strict)
+    with TestClient(app) as client:
+        assert client.post("/api/strict", json={"title": "a", "x": 1}).status_code == 422
+        assert client.post("/api/strict", json={"title": "a"}).status_code == 201
+        r = client.patch("/api/strict/1", json={"done": True})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"id": 1, "title": "a", "done": True}
+
+
+def test_a_write_inside_someone_elses_open_transaction_is_refused(
+    client: TestClient, db: Database, db_path: Path
+) -> None:
+    db.conn.execute("INSERT INTO todos (title) VALUES ('uncommitted')")  # a cell that forgot db.commit()
+    r = client.post("/api/todos", json={"title": "mine"})
+    assert r.status_code == 503
+    assert "open transaction" in r.json()["error"]
+    db.conn.rollback()
+    assert client.post("/api/todos", json={"title": "mine"}).status_code == 201
+    assert on_disk(db_path, "SELECT title FROM todos") == [("mine",)]
+
+
+def test_a_constraint_the_write_breaks_is_409(db: Database) -> None:
+    db["todos"].create({"id": int, "title": str, "done": int, "created": str, "tags": str}, pk="id")
+    db.execute("CREATE UNIQUE INDEX one_title ON todos (title)")
+    app = nbroutes.App()
+    crud(app, "/api/todos", db["todos"], Todo)
+    with TestClient(app) as client:
+        assert client.post("/api/todos", json={"title": "a"}).status_code == 201
+        r = client.post("/api/todos", json={"title": "a"})
+        assert r.status_code == 409
+        assert "UNIQUE constraint failed: todos.title" in r.json()["error"]
+        assert client.get("/api/todos").headers["x-total-count"] == "1"

@@ -391,6 +391,7 @@ class _Resource:
         last = max(1, -(-total // size))
         res.set_header("X-Total-Count", total)
         res.set_header("Link", self._links(req, page, size, last))
+        res.set_header("Access-Control-Expose-Headers", "X-Total-Count, Link")  # readable by a page on another origin
         return rows
 
     def _unknown(self, what: str, name: str) -> HTTPException:

@@ -314,6 +314,7 @@ def test_list_returns_rows_through_the_model(client: TestClient) -> None:
     assert r.json() == rows
     assert [row["done"] for row in r.json()] == [True, False, True]
     assert r.headers["x-total-count"] == "3"
+    assert r.headers["access-control-expose-headers"] == "X-Total-Count, Link"
 
 
 @pytest.mark.parametrize(

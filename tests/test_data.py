@@ -198,7 +198,8 @@ def test_core_modules_import_no_ipython_or_tornado() -> None:
     import sys
 
     code = (
-        "import sys, nbroutes.data, nbroutes.crud; print(sorted(m for m in ('IPython', 'tornado') if m in sys.modules))"
+        "import sys, nbroutes.data, nbroutes.resources\n"
+        "print(sorted(m for m in ('IPython', 'tornado') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

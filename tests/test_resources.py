@@ -16,10 +16,10 @@ from sqlite_utils import Database
 
 import nbroutes
 from nbroutes import data
-from nbroutes.crud import CrudError, crud
 from nbroutes.openapi import build_openapi
 from nbroutes.output import Console
 from nbroutes.paths import PatternError
+from nbroutes.resources import CrudError, crud
 from nbroutes.testing import TestClient
 
 
@@ -547,8 +547,8 @@ def test_openapi_keeps_a_declared_key_as_the_path_parameter(db: Database) -> Non
     assert spec["paths"]["/api/things/{slug}"]["get"]["parameters"][0]["schema"] == {"type": "string"}
 
 
-def test_nbroutes_crud_stays_callable_after_the_module_is_imported(db: Database) -> None:
-    importlib.import_module("nbroutes.crud")  # importing a submodule sets the package attribute of its name
+def test_nbroutes_crud_stays_callable_after_its_module_is_imported(db: Database) -> None:
+    importlib.import_module("nbroutes.resources")  # a submodule import sets a package attribute; not "crud"
     app = nbroutes.App()
     routes = nbroutes.crud("/api/todos", db["todos"], Todo, app=app)
     assert [r.pattern.text for r in routes] == ["/api/todos", "/api/todos/[id]"]

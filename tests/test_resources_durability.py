@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 import nbroutes
 from nbroutes import data
-from nbroutes.crud import crud
+from nbroutes.resources import crud
 from nbroutes.server import Server
 
 

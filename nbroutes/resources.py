@@ -29,7 +29,6 @@ import inspect
 import json
 import keyword
 import sqlite3
-import sys
 import types
 import typing
 import uuid
@@ -134,7 +133,6 @@ def _optional(annotation: Any) -> Any:
 
 
 def _is_union(annotation: Any) -> bool:
-    import types
 
     return get_origin(annotation) in (typing.Union, getattr(types, "UnionType", None))
 
@@ -563,28 +561,3 @@ class _Resource:
             ),
             "DELETE": _handler(delete, f"delete_{name}", f"Delete a row of {name}.", [path], None),
         }
-
-
-def _stay_the_public_function() -> None:
-    """Keep ``nbroutes.crud(...)`` callable once this module is imported.
-
-    Importing a submodule sets the package attribute of the same name, so the first
-    ``from .crud import ...`` would replace the notebook's ``nbroutes.crud`` function with
-    this module (the reason ``middlewares.py`` is plural). The module is made callable
-    instead, calling that function, so both ``nbroutes.crud(...)`` and ``nbroutes.crud.CrudError`` work.
-    """
-    package = sys.modules.get(__name__.rpartition(".")[0])
-    public = getattr(package, "crud", None)
-    if not callable(public) or isinstance(public, types.ModuleType):
-        return
-
-    class _CallableModule(types.ModuleType):
-        def __call__(self, *args: Any, **kwargs: Any) -> Any:
-            return public(*args, **kwargs)
-
-    module = sys.modules[__name__]
-    module.__class__ = _CallableModule
-    module.__signature__ = inspect.signature(public)  # type: ignore[attr-defined]
-
-
-_stay_the_public_function()

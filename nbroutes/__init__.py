@@ -23,6 +23,11 @@ __all__ = [
     "App",
     "Body",
     "Cookie",
+    "DataBrowser",
+    "RequestWidget",
+    "browse",
+    "crud",
+    "db",
     "HTTPException",
     "Header",
     "Headers",
@@ -48,14 +53,18 @@ __version__ = "0.1.0"
 logging.getLogger("nbroutes").addHandler(logging.NullHandler())
 
 
-def url(path: str = "") -> str:
+def url(path: str = "", *, public: bool = False) -> str:
     """The URL of ``path`` on this kernel's server, e.g. ``nbroutes.url("/api/hello")``.
+
+    That is the local address, for requests from the kernel (``AsyncHTTPClient``);
+    ``public=True`` gives the one for a browser, through jupyter-server-proxy
+    under JupyterHub and Binder.
 
     Raises RuntimeError before ``%load_ext nbroutes``.
     """
     from .kernel import url as kernel_url
 
-    return kernel_url(path)
+    return kernel_url(path, public=public)
 
 
 def middleware(fn: Any = None, *, matcher: str | list[str] | None = None) -> Any:
@@ -79,6 +88,49 @@ def middleware(fn: Any = None, *, matcher: str | list[str] | None = None) -> Any
     matchers = (matcher,) if isinstance(matcher, str) else tuple(matcher or ())
     register_middleware(shell, fn, matchers)
     return fn
+
+
+def crud(prefix: str, table: Any, model: Any = None, *, app: App | None = None, **options: Any) -> Any:
+    """Serve a REST resource for a SQLite table: ``GET/POST prefix``, ``GET/PUT/PATCH/DELETE prefix/[id]``.
+
+    ``nbroutes.crud("/api/todos", db["todos"], model=Todo)`` in a notebook cell
+    adds the routes to this kernel's server, owned by the cell (re-running it
+    replaces them) and shows a card. With ``app=`` it adds them to that App
+    and returns the routes. Options: ``pk``, ``page_size``, ``max_page_size``.
+
+    Raises RuntimeError outside a notebook without ``app=``; UsageError in a notebook for
+    a bad prefix, model or table (CrudError with ``app=``).
+    """
+    if app is not None:
+        from .resources import crud as build
+
+        return build(app, prefix, table, model, **options)
+    from IPython import get_ipython
+
+    from .kernel import register_crud
+
+    shell = get_ipython()
+    if shell is None:
+        raise RuntimeError("nbroutes.crud needs a notebook; outside one, pass app=App()")
+    register_crud(shell, prefix, table, model, **options)
+    return None
+
+
+def __getattr__(name: str) -> Any:
+    # The widgets import ipywidgets, and db() sqlite-utils: load them when first used.
+    if name == "db":
+        from .data import db
+
+        return db
+    if name in ("browse", "DataBrowser"):
+        from . import browser
+
+        return getattr(browser, name)
+    if name == "RequestWidget":
+        from .request_widget import RequestWidget
+
+        return RequestWidget
+    raise AttributeError(f"module 'nbroutes' has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -61,14 +61,13 @@ class RouteCard(Console):
     #: Output entries kept; older ones scroll off, so a busy route cannot grow the notebook forever.
     max_entries = 50
 
-    def __init__(
-        self,
-        name: str,
-        summary: str,
-        url: str | None = None,
-    ) -> None:
-        super().__init__(name)
-        self.summary = summary
+    def __init__(self, kind: str, pattern: str, url: str | None = None, note: str = "") -> None:
+        """``kind`` is the methods ("GET, POST"), "CRUD" or "middleware"; ``note`` follows the pattern."""
+        super().__init__(pattern)
+        self.kind = kind
+        self.pattern = pattern
+        self.note = note
+        self.summary = " ".join(part for part in (kind, pattern, note) if part)
         self.url = url
         #: The route "Try it" opens a request widget for (set once it is registered).
         self.route: Any = None
@@ -120,8 +119,9 @@ class RouteCard(Console):
         return f"{self.summary}  {self.url}" if self.url else self.summary
 
     def _header_html(self) -> str:
-        methods, _, pattern = self.summary.partition(" ")
-        parts = [f"<b>{html.escape(methods)}</b> <code>{html.escape(pattern)}</code>"]
+        parts = [f"<b>{html.escape(self.kind)}</b> <code>{html.escape(self.pattern)}</code>"]
+        if self.note:
+            parts.append(html.escape(self.note))
         if self.url:
             href = html.escape(self.url, quote=True)
             parts.append(f'<a href="{href}" target="_blank" rel="noopener">{html.escape(self.url)}</a>')

@@ -7,19 +7,22 @@ the routes kept.
 
 from __future__ import annotations
 
-import html
 import os
 import sys
-from collections import deque
 from typing import Any
 
+from . import data
+from .accesslog import AccessLog
 from .app import App
+from .cards import RouteCard, example_path
 from .middlewares import Middleware
-from .output import Console, route_stdio, unroute_stdio
+from .output import route_stdio, unroute_stdio
+from .requests import Request
+from .responses import Response
 from .server import PortInUseError, Server
+from .threads import KernelLoop
 
 __all__ = [
-    "CellConsole",
     "KernelRoutes",
     "current_cell",
     "load",
@@ -54,82 +57,6 @@ def current_cell(shell: Any) -> tuple[str | None, str]:
     return (cell_id if isinstance(cell_id, str) and cell_id else None), label
 
 
-class CellConsole(Console):
-    """Shows a route's summary in its cell and, below it, what its requests printed and raised.
-
-    It is a display with an id, updated in place (``update_display``), so it
-    works in JupyterLab, Notebook 7 and VS Code without a widget manager.
-    """
-
-    max_entries = 50
-
-    def __init__(self, name: str, summary: str, url: str | None = None) -> None:
-        super().__init__(name)
-        self.summary = summary
-        self.url = url
-        self.display_id = f"nbroutes-{id(self):x}-{os.urandom(4).hex()}"
-        self.entries: deque[tuple[str, str]] = deque(maxlen=self.max_entries)
-        self._pending = False
-
-    def show(self) -> None:
-        """Display the summary in the running cell."""
-        from IPython.display import display
-
-        display(self._bundle(), raw=True, display_id=self.display_id)
-
-    def write(self, text: str, stream: str = "stdout") -> None:
-        if self.entries and self.entries[-1][0] == stream:
-            self.entries[-1] = (stream, self.entries[-1][1] + text)
-        else:
-            self.entries.append((stream, text))
-        self._schedule()
-
-    def error(self, summary: str, exc: BaseException) -> None:
-        super().error(summary, exc)
-        self.entries.append(("error", f"{summary}\n{self.format_traceback(exc)}"))
-        self._schedule()
-
-    def warn(self, message: str) -> None:
-        self.entries.append(("warning", f"warning: {message}\n"))
-        self._schedule()
-
-    def _schedule(self) -> None:
-        # Coalesce the writes of one request (print() writes twice) into one update.
-        if self._pending:
-            return
-        try:
-            import asyncio
-
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.flush()
-            return
-        self._pending = True
-        loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        """Send the accumulated output to the route's cell."""
-        from IPython.display import update_display
-
-        self._pending = False
-        update_display(self._bundle(), raw=True, display_id=self.display_id)
-
-    def text(self) -> str:
-        """The plain-text form of the display: the summary and URL, then the output."""
-        head = f"{self.summary}  {self.url}" if self.url else self.summary
-        return head + "".join(("\n" if i == 0 else "") + t for i, (_, t) in enumerate(self.entries))
-
-    def _bundle(self) -> dict[str, str]:
-        colours = {"stderr": "#b00", "error": "#b00", "warning": "#a60"}
-        link = f' <a href="{html.escape(self.url)}" target="_blank">{html.escape(self.url)}</a>' if self.url else ""
-        parts = [f'<div class="nbroutes-route"><code>{html.escape(self.summary)}</code>{link}</div>']
-        for kind, text in self.entries:
-            colour = colours.get(kind)
-            style = f"margin:0;color:{colour}" if colour else "margin:0"
-            parts.append(f'<pre style="{style}">{html.escape(text)}</pre>')
-        return {"text/plain": self.text(), "text/html": "\n".join(parts)}
-
-
 class KernelRoutes:
     """The App, the server and the settings of one kernel."""
 
@@ -144,6 +71,20 @@ class KernelRoutes:
         self.post_run_cell: Any = None
         #: Set by the route-tag transformer: the running cell's %%route line is not the user's.
         self.magic_line_added = False
+        #: The kernel's event loop, where requests are served and widget callbacks send their work.
+        self.loop: KernelLoop | None = None
+        #: The last requests answered, for ``%nbroutes log``.
+        self.log = AccessLog()
+
+    def observe(self, request: Request, response: Response, seconds: float, size: int) -> None:
+        """After each response: log it, tick its route's card, tell data browsers if the data changed."""
+        self.log.add(request, response, seconds, size)
+        route = request.route
+        if route is not None:
+            touch = getattr(route.console, "touch", None)
+            if touch is not None:
+                touch(response.status)
+        data.check_changes()
 
     def start(self, host: str | None = None, port: int | None = None) -> Server:
         """Start (or move) the server; prints where it listens.
@@ -159,7 +100,7 @@ class KernelRoutes:
                 print(f"nbroutes: already serving on {self.server.url}")
                 return self.server
             self.stop(quiet=True)
-        server = Server(self.app, host, port)
+        server = Server(self.app, host, port, observer=self.observe)
         actual = server.start()
         self.server, self.host, self.port = server, host, actual
         if actual != port and port != 0:
@@ -179,14 +120,30 @@ class KernelRoutes:
         elif not quiet:
             print("nbroutes: not running")
 
+    def card(self, kind: str, pattern: str, note: str = "", *, tryable: bool = True) -> RouteCard:
+        """A card for a route (or middleware) cell; "Try it" opens a request widget for its ``route``."""
+        card = RouteCard(kind, pattern, self.url(pattern) if tryable else None, note)
+        if tryable:
+            card.try_it = lambda: self.request_widget_for(card.route)
+        return card
+
+    def request_widget_for(self, route: Any) -> Any:
+        """A request widget filled in for ``route``: its first method (GET if it has one) and an example path."""
+        from .request_widget import RequestWidget
+
+        methods = [m for m in route.methods if m not in ("HEAD", "OPTIONS", "ANY")]
+        method = "GET" if not methods or "GET" in methods else methods[0]
+        return RequestWidget(method, example_path(route.pattern.text), kernel_loop=self.loop)
+
     def url(self, path: str = "") -> str:
         """Where ``path`` is reached from a browser (through the proxy under JupyterHub)."""
         server = self.server or Server(self.app, self.host, self.port)
         return server.public_url(path)
 
 
-def url(path: str = "") -> str:
-    """The URL of ``path`` on this kernel's nbroutes server (through the proxy under JupyterHub).
+def url(path: str = "", *, public: bool = False) -> str:
+    """The URL of ``path`` on this kernel's nbroutes server: the local one, for requests from the kernel,
+    or with ``public`` the one a browser uses (through jupyter-server-proxy under JupyterHub and Binder).
 
     Raises RuntimeError outside IPython or before ``%load_ext nbroutes``.
     """
@@ -196,7 +153,7 @@ def url(path: str = "") -> str:
     routes = getattr(shell, _STATE_ATTR, None)
     if routes is None or routes.server is None:
         raise RuntimeError("nbroutes is not loaded: run %load_ext nbroutes first")
-    return routes.server.url + path
+    return routes.server.public_url(path) if public else routes.server.url + path
 
 
 def register_middleware(shell: Any, fn: Any, matchers: tuple[str, ...] = (), *, owner: str | None = None) -> Middleware:
@@ -210,12 +167,41 @@ def register_middleware(shell: Any, fn: Any, matchers: tuple[str, ...] = (), *, 
     if owner is None:
         owner = f"{cell_id}:{name}" if cell_id else f"middleware {getattr(fn, '__qualname__', name)}"
     where = ", ".join(matchers) if matchers else "every route"
-    console = CellConsole(name, f"middleware {name} on {where}")
+    console = routes.card("middleware", name, f"on {where}", tryable=False)
     middleware = routes.app.use(fn, matchers, owner=owner, cell=cell_id, console=console)
     middleware.label = label
     routes.registered_now.add(owner)
     console.show()
     return middleware
+
+
+def register_crud(shell: Any, prefix: str, table: Any, model: Any = None, **options: Any) -> list[Any]:
+    """``nbroutes.crud`` in a notebook: the resource's routes on this kernel's app, owned by the running cell.
+
+    Raises UsageError (shown without a traceback; the routes already there keep serving)
+    for a bad prefix, model or table.
+    """
+    from IPython.core.error import UsageError
+
+    from .paths import PatternError
+    from .resources import CrudError, crud
+    from .routing import RouteConflictError
+
+    routes = state(shell)
+    cell_id, label = current_cell(shell)
+    owner = f"{cell_id}:crud {prefix}" if cell_id else f"crud {prefix}"
+    name = getattr(table, "name", "table")
+    card = routes.card("CRUD", prefix, f"(table {name})")
+    try:
+        made = crud(routes.app, prefix, table, model, owner=owner, console=card, **options)
+    except (CrudError, PatternError, RouteConflictError) as exc:
+        raise UsageError(f"nbroutes.crud({prefix!r}): {exc}") from None
+    for route in made:
+        route.label = label
+    card.route = made[0]
+    routes.registered_now.add(owner)
+    card.show()
+    return made
 
 
 def _env_port() -> int:
@@ -259,17 +245,22 @@ def _forget_unmarked_cells(shell: Any) -> Any:
     def post_run_cell(result: Any) -> None:
         routes = state(shell)
         routes.magic_line_added = False
+        data.check_changes()  # the cell may have written to a database a browser shows
         cell_id, _ = current_cell(shell)
         registered, routes.registered_now = routes.registered_now, set()
         if cell_id is None or cell_id in registered:
             return
         if not getattr(result, "success", True):
             return  # a failed run changes nothing, as a broken route cell keeps its route
-        owned = routes.app.router.owned_by(cell_id)
-        if owned:
-            routes.app.router.remove(cell_id)
-            names = ", ".join(r.pattern.text for r in owned)
-            print(f"nbroutes: removed {names}: this cell is no longer a route cell", file=sys.stderr)
+        router = routes.app.router
+        # The cell's own routes (%%route) and those it made by calling (nbroutes.crud: "<cell>:crud /api/x").
+        owners = {r.owner for r in router.routes if r.owner == cell_id or r.owner.startswith(f"{cell_id}:")}
+        gone = [r for owner in sorted(owners - registered) for r in router.owned_by(owner)]
+        for owner in owners - registered:
+            router.remove(owner)
+        if gone:
+            names = ", ".join(r.pattern.text for r in gone)
+            print(f"nbroutes: removed {names}: this cell no longer defines them", file=sys.stderr)
         for gone in routes.app.middleware.remove_cell(cell_id, keep=registered):
             print(f"nbroutes: removed middleware {gone.name}: this cell no longer defines it", file=sys.stderr)
 
@@ -281,6 +272,10 @@ def load(shell: Any) -> None:
     from .magics import RouteMagics
 
     routes = state(shell)
+    try:
+        routes.loop = KernelLoop.current()
+    except RuntimeError:
+        routes.loop = None  # a shell with no running loop (plain IPython): widgets cannot send
     shell.register_magics(RouteMagics(shell, routes))
     if not any(getattr(t, "_nbroutes", False) for t in shell.input_transformers_cleanup):
         transform = route_tag_transformer(shell)
@@ -310,3 +305,4 @@ def unload(shell: Any) -> None:
             pass
         routes.post_run_cell = None
     unroute_stdio()
+    data.close_all()

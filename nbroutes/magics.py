@@ -13,9 +13,10 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from .cards import example_path
 from .cells import CellError, compile_cell, parse_cell, run_and_take
 from .handlers import METHODS, HandlerError
-from .kernel import CellConsole, KernelRoutes, current_cell, register_middleware
+from .kernel import KernelRoutes, current_cell, register_middleware
 from .middlewares import MatcherError
 from .paths import PatternError, compile_pattern
 from .requests import parse_size
@@ -122,7 +123,7 @@ class RouteMagics(Magics):
             if only
             else (", ".join(m for m in METHODS if m in compiled.endpoints) if compiled.form == "method" else "ANY")
         )
-        console = CellConsole(pattern.text, f"{methods} {pattern.text}", self.routes.url(pattern.text))
+        console = self.routes.card(methods, pattern.text)
         try:
             route, displaced = self.routes.app.add(
                 pattern.text,
@@ -137,6 +138,7 @@ class RouteMagics(Magics):
         except (RouteConflictError, HandlerError) as exc:
             raise UsageError(f"%%route {pattern.text}: {exc}") from None
         route.label = label
+        console.route = route
         self.routes.registered_now.add(owner)
         console.show()
         for other in displaced:
@@ -210,15 +212,58 @@ class RouteMagics(Magics):
         print(f"nbroutes: removed {route.pattern.text}")
 
     @magic_arguments()
-    @argument("action", nargs="?", default="status", choices=["start", "stop", "status"], help="default: status")
+    @argument("method", nargs="?", default=None, metavar="METHOD", help="GET, POST, ... (default GET)")
+    @argument("path", nargs="?", default=None, metavar="PATH", help="e.g. /api/todos (default: the first route)")
+    @line_magic
+    def request(self, line: str) -> Any:
+        """%request [METHOD] [PATH]: a request widget to send requests to this kernel's server and see the answers."""
+        args = parse_argstring(self.request, line)
+        method, path = args.method, args.path
+        if method is not None and path is None and method.startswith("/"):
+            method, path = None, method
+        method = (method or "GET").upper()
+        if method not in METHODS:
+            raise UsageError(f"%request: {method} is not an HTTP method; use one of {', '.join(METHODS)}")
+        if path is None:
+            first = self.routes.app.router.routes[:1]
+            path = example_path(first[0].pattern.text) if first else "/"
+        if not path.startswith("/"):
+            raise UsageError(f"%request: the path must start with /, not {path!r}")
+        from .request_widget import RequestWidget
+
+        return RequestWidget(method, path, kernel_loop=self.routes.loop)
+
+    @magic_arguments()
+    @argument("path", nargs="?", default="app.db", metavar="DB", help="the SQLite file (default app.db)")
+    @line_magic
+    def browse(self, line: str) -> Any:
+        """%browse [DB]: browse the tables of a SQLite file: row counts, paged rows, sort, filter, live refresh."""
+        args = parse_argstring(self.browse, line)
+        from . import data
+        from .browser import DataBrowser
+
+        try:
+            database = data.db(args.path)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"%browse: {exc}") from None
+        return DataBrowser(database)
+
+    @magic_arguments()
+    @argument("action", nargs="?", default="status", choices=["start", "stop", "status", "log"], help="default: status")
     @argument("--host", default=None, help="interface to bind (default 127.0.0.1, or $NBROUTES_HOST)")
     @argument("--port", type=int, default=None, help="port (default 8000, or $NBROUTES_PORT); 0 picks a free one")
+    @argument("-n", dest="count", type=int, default=20, metavar="N", help="log: how many requests to show (default 20)")
     @line_magic
     def nbroutes(self, line: str) -> None:
-        """Control the server: %nbroutes start [--host H] [--port P] | stop | status."""
+        """Control the server: %nbroutes start [--host H] [--port P] | stop | status | log [-n N]."""
         args = parse_argstring(self.nbroutes, line)
         routes = self.routes
-        if args.action == "start":
+        if args.action == "log":
+            if not routes.log:
+                print("nbroutes: no requests yet")
+            else:
+                _print_table(routes.log.rows(args.count))
+        elif args.action == "start":
             try:
                 routes.start(args.host, args.port)
             except PortInUseError as exc:

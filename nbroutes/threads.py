@@ -16,7 +16,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["KernelLoop"]
+__all__ = ["KernelLoop", "kernel_loop"]
 
 log = logging.getLogger("nbroutes.application")
 
@@ -55,3 +55,23 @@ class KernelLoop:
 def _report(task: asyncio.Future[Any], what: str) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("nbroutes: %s failed", what, exc_info=task.exception())
+
+
+def kernel_loop() -> KernelLoop | None:
+    """The kernel's loop as nbroutes recorded it when it loaded, else the running loop, else None.
+
+    Widgets made in a cell on a subshell thread must still send their work to
+    the main loop, which is why the recorded one comes first.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        get_ipython = None  # type: ignore[assignment]
+    shell = get_ipython() if get_ipython is not None else None
+    recorded = getattr(getattr(shell, "_nbroutes_state", None), "loop", None)
+    if recorded is not None:
+        return recorded  # type: ignore[no-any-return]
+    try:
+        return KernelLoop.current()
+    except RuntimeError:
+        return None

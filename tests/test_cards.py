@@ -30,7 +30,7 @@ def test_status_colour_by_class(status: int | None, colour: str) -> None:
 
 
 def test_output_keeps_streams_together_and_tracebacks_apart() -> None:
-    card = RouteCard("/api/x", "GET /api/x", "http://127.0.0.1:8000/api/x")
+    card = RouteCard("GET", "/api/x", "http://127.0.0.1:8000/api/x")
     card.write("one ")
     card.write("two\n")
     card.write("oops\n", "stderr")
@@ -46,7 +46,7 @@ def test_output_keeps_streams_together_and_tracebacks_apart() -> None:
 
 
 def test_output_is_bounded() -> None:
-    card = RouteCard("/api/x", "GET /api/x")
+    card = RouteCard("GET", "/api/x")
     for i in range(200):
         card.warn(f"w{i}")
         card.write(f"line {i}\n")
@@ -55,7 +55,7 @@ def test_output_is_bounded() -> None:
 
 
 def test_stats_count_requests_and_show_the_last_status() -> None:
-    card = RouteCard("/api/x", "GET /api/x")
+    card = RouteCard("GET", "/api/x")
     assert card.stats.value == "0 hits · last —"
     card.touch(200)
     card.touch(404)  # no loop running: shown at once
@@ -64,7 +64,7 @@ def test_stats_count_requests_and_show_the_last_status() -> None:
 
 
 def test_plain_text_form_for_frontends_without_widgets() -> None:
-    card = RouteCard("/api/x", "GET /api/x", "http://127.0.0.1:8000/api/x")
+    card = RouteCard("GET", "/api/x", "http://127.0.0.1:8000/api/x")
     bundle = card.box._repr_mimebundle_()
     assert bundle["text/plain"] == "GET /api/x  http://127.0.0.1:8000/api/x"
     assert "application/vnd.jupyter.widget-view+json" in bundle

@@ -120,7 +120,7 @@ class ExecResult:
     #: UsageError (checked with ipykernel 7) the reply is status "error", ename "UsageError", evalue the
     #: message and no traceback; no error message goes to iopub, IPython prints "UsageError: ..." to stderr.
     error: dict[str, Any] | None = None
-    #: display_data contents (data, metadata, transient) parented to this request.
+    #: display_data and execute_result contents (data, metadata, transient) parented to this request.
     displays: list[dict[str, Any]] = field(default_factory=list)
     #: every iopub message read while waiting for this request, whatever its parent.
     messages: list[dict[str, Any]] = field(default_factory=list)
@@ -134,10 +134,14 @@ class ExecResult:
         return "\n".join(parts)
 
     @property
-    def display_id(self) -> str:
-        """The display id of the (single) display this cell showed with one."""
-        ids = [d["transient"]["display_id"] for d in self.displays if d.get("transient", {}).get("display_id")]
-        assert len(ids) == 1, f"expected one display with a display_id, got {self.displays!r}"
+    def card(self) -> str:
+        """The model id of the (single) widget this cell displayed: a route or middleware card."""
+        ids = [
+            d["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+            for d in self.displays
+            if "application/vnd.jupyter.widget-view+json" in d.get("data", {})
+        ]
+        assert len(ids) == 1, f"expected one widget display, got {self.displays!r}"
         return ids[0]
 
     @property
@@ -149,7 +153,7 @@ class ExecResult:
 class Kernel:
     """A real ipykernel with NBROUTES_PORT set, and the iopub messages it sent."""
 
-    def __init__(self, log_path: Path, port: int | None = None) -> None:
+    def __init__(self, log_path: Path, port: int | None = None, env: dict[str, str] | None = None) -> None:
         # Hold the port while jupyter_client picks the kernel's own ports, so that it cannot pick this one.
         reserved = None
         if port is None:
@@ -160,10 +164,12 @@ class Kernel:
         #: NBROUTES_PORT in the kernel's environment.
         self.env_port = port
         self.log_path = log_path
+        extra_env = env
         env = {
             k: v for k, v in os.environ.items() if not k.startswith("NBROUTES_") and k != "JUPYTERHUB_SERVICE_PREFIX"
         }
         env["NBROUTES_PORT"] = str(self.port)
+        env.update(extra_env or {})
         self.iopub: list[dict[str, Any]] = []
         #: The result of ``%load_ext nbroutes`` when the ``kernel`` fixture ran it.
         self.load_result: ExecResult | None = None
@@ -251,7 +257,7 @@ class Kernel:
                     result.stdout += m["content"]["text"]
                 else:
                     result.stderr += m["content"]["text"]
-            elif m["msg_type"] == "display_data":
+            elif m["msg_type"] in ("display_data", "execute_result"):
                 result.displays.append(m["content"])
         return result
 
@@ -266,40 +272,6 @@ class Kernel:
         deadline = time.monotonic() + timeout
         while self._next_iopub(deadline - time.monotonic()) is not None:
             pass
-
-    def updates(self, display_id: str) -> list[str]:
-        """The text/plain of every update_display_data seen for ``display_id``, oldest first."""
-        return [
-            m["content"]["data"].get("text/plain", "")
-            for m in self.iopub
-            if m["msg_type"] == "update_display_data"
-            and m["content"].get("transient", {}).get("display_id") == display_id
-        ]
-
-    def wait_for_update(self, display_id: str, contains: str, timeout: float = 10) -> str:
-        """The text/plain of an update_display_data of ``display_id`` that contains ``contains``.
-
-        Raises AssertionError, listing the updates seen, if none arrives within ``timeout``.
-        """
-        deadline = time.monotonic() + timeout
-        checked = 0
-        while True:
-            for m in self.iopub[checked:]:
-                if m["msg_type"] != "update_display_data":
-                    continue
-                if m["content"].get("transient", {}).get("display_id") != display_id:
-                    continue
-                text = m["content"]["data"].get("text/plain", "")
-                if contains in text:
-                    return str(text)
-            checked = len(self.iopub)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(
-                    f"no update_display_data of {display_id} containing {contains!r} within {timeout}s; "
-                    f"updates seen: {self.updates(display_id)!r}"
-                )
-            self._next_iopub(min(remaining, 0.5))
 
     # -- widgets -----------------------------------------------------------------------
     def widget_state(self, model_id: str) -> dict[str, Any]:
@@ -332,6 +304,51 @@ class Kernel:
             if remaining <= 0:
                 raise AssertionError(f"widget {model_id} never got {what or check!r} in {timeout}s; state: {state!r}")
             self._next_iopub(min(remaining, 0.2))
+
+    def widget_text(self, model_id: str) -> str:
+        """The text a widget shows, with its children's: values, descriptions and output areas."""
+        state = self.widget_state(model_id)
+        parts = [str(state[k]) for k in ("description", "value") if isinstance(state.get(k), str) and state[k]]
+        for output in state.get("outputs") or ():
+            if output.get("output_type") == "stream":
+                parts.append(output["text"])
+            elif output.get("output_type") == "error":
+                parts.append("\n".join(output.get("traceback", [])))
+            else:
+                parts.append(str(output.get("data", {}).get("text/plain", "")))
+        for child in state.get("children") or ():
+            parts.append(self.widget_text(str(child).removeprefix("IPY_MODEL_")))
+        return "\n".join(parts)
+
+    def wait_for_card(self, model_id: str, contains: str, timeout: float = 10) -> str:
+        """The text of card ``model_id`` (summary, stats and output) once it contains ``contains``.
+
+        Raises AssertionError with the card's last text if that does not happen within ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.widget_text(model_id)
+            if contains in text:
+                return text
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"card {model_id} never showed {contains!r} in {timeout}s; it shows:\n{text}")
+            self._next_iopub(min(remaining, 0.2))
+
+    def find_widget(self, model_id: str, dom_class: str) -> str:
+        """The model id of the first widget under ``model_id`` (itself included) with CSS class ``dom_class``.
+
+        Raises LookupError if there is none.
+        """
+        state = self.widget_state(model_id)
+        if dom_class in (state.get("_dom_classes") or ()):
+            return model_id
+        for child in state.get("children") or ():
+            try:
+                return self.find_widget(str(child).removeprefix("IPY_MODEL_"), dom_class)
+            except LookupError:
+                continue
+        raise LookupError(f"no widget with class {dom_class!r} under {model_id}")
 
     def create_subshell(self) -> str:
         """A new subshell (ipykernel 7), the thread JupyterLab >= 4.4 sends widget messages to."""
@@ -410,12 +427,12 @@ def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
 
 @pytest.fixture
 def new_kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Kernel]]:
-    """``new_kernel(port=None)`` starts a fresh kernel (nbroutes not loaded) with NBROUTES_PORT=port (a free one
-    by default); every kernel it started is shut down after the test."""
+    """``new_kernel(port=None, env=None)`` starts a fresh kernel (nbroutes not loaded) with NBROUTES_PORT=port (a
+    free one by default) and ``env`` added; every kernel it started is shut down after the test."""
     started: list[Kernel] = []
 
-    def start(port: int | None = None) -> Kernel:
-        k = Kernel(tmp_path_factory.mktemp("kernel") / "kernel.log", port)
+    def start(port: int | None = None, env: dict[str, str] | None = None) -> Kernel:
+        k = Kernel(tmp_path_factory.mktemp("kernel") / "kernel.log", port, env)
         started.append(k)
         return k
 

@@ -24,7 +24,7 @@ def test_a_handler_crash_is_a_500_and_the_kernel_and_server_keep_going(kernel: K
     assert r.header("content-type", "").startswith("application/json")
 
     # the traceback lands under the route's cell, pointing at the cell's line (1 is the %%route line)
-    text = kernel.wait_for_update(cell.display_id, "ZeroDivisionError")
+    text = kernel.wait_for_card(cell.card, "ZeroDivisionError")
     assert "Traceback (most recent call last)" in text
     assert "line 3, in GET" in text
     assert "return 1 / 0" in text
@@ -47,8 +47,8 @@ def test_print_in_a_handler_updates_the_route_display_and_not_a_later_cell(kerne
     assert marker not in cell.stdout  # registering does not call the handler
 
     assert kernel.get("/api/printer?n=1").json() == {"printed": True}
-    text = kernel.wait_for_update(cell.display_id, f"{marker} 1")
-    assert text.startswith("GET /api/printer")  # the summary stays on top
+    text = kernel.wait_for_card(cell.card, f"{marker} 1")
+    assert text.startswith("<b>GET</b> <code>/api/printer</code>")  # the summary stays on top
 
     later = kernel.ok("print('a later cell')")
     assert later.stdout == "a later cell\n"
@@ -77,7 +77,7 @@ def test_print_in_a_handler_served_while_a_cell_awaits_stays_out_of_that_cell(ke
     finally:
         sender.join(15)
     assert running.stdout == "cell done\n"
-    kernel.wait_for_update(cell.display_id, marker)
+    kernel.wait_for_card(cell.card, marker)
     kernel.drain()
     assert [m for m in kernel.iopub if m["msg_type"] == "stream" and marker in m["content"]["text"]] == []
 
@@ -87,8 +87,8 @@ def test_print_in_a_handler_reaches_only_its_own_route_display(kernel: Kernel) -
     two = kernel.ok("%%route /api/out-two\ndef GET(req):\n    print('from-two')\n    return 2", {"cellId": "o2"})
     kernel.get("/api/out-two")
     kernel.get("/api/out-one")
-    assert "from-two" not in kernel.wait_for_update(one.display_id, "from-one")
-    assert "from-one" not in kernel.wait_for_update(two.display_id, "from-two")
+    assert "from-two" not in kernel.wait_for_card(one.card, "from-one")
+    assert "from-one" not in kernel.wait_for_card(two.card, "from-two")
 
 
 # -- 11. async handlers and body limits -----------------------------------------------------
@@ -107,7 +107,7 @@ def test_async_handler(kernel: Kernel) -> None:
     r = kernel.get("/api/async?id=3")
     assert r.status == 200
     assert r.json() == {"async": True, "id": "3"}
-    kernel.wait_for_update(cell.display_id, "after the await 3")
+    kernel.wait_for_card(cell.card, "after the await 3")
 
 
 def test_an_awaiting_handler_does_not_block_the_kernel_loop(kernel: Kernel) -> None:

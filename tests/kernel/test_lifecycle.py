@@ -137,7 +137,7 @@ def test_reload_comes_back_on_the_same_port_with_the_routes(new_kernel: Callable
     assert kernel.get("/api/hello").json() == {"hello": "world"}
 
     # the notebook side works as before: output under the route's cell, the tag, the magics
-    kernel.wait_for_update(cell.display_id, "hello handler ran")
+    kernel.wait_for_card(cell.card, "hello handler ran")
     kernel.ok("def GET(req):\n    return {'tagged': True}", {"tags": ["route:/api/after-reload"], "cellId": "tagged"})
     assert kernel.get("/api/after-reload").json() == {"tagged": True}
     listing = kernel.ok("%routes").stdout

@@ -24,8 +24,8 @@ def test_load_prints_the_url_on_the_env_port_and_serves_the_issue_example(kernel
     cell = kernel.ok(USERS)
     assert cell.stderr == ""
     [display] = cell.displays
-    assert "/api/users/[id]" in display["data"]["text/plain"]
-    assert display["transient"]["display_id"]
+    assert display["data"]["text/plain"] == f"GET /api/users/[id]  http://{HOST}:{kernel.env_port}/api/users/[id]"
+    assert "/api/users/[id]" in kernel.widget_text(cell.card)
 
     r = kernel.get("/api/users/42")
     assert r.status == 200
@@ -223,7 +223,7 @@ def test_route_tag_cell_reports_the_lines_of_the_cell_as_written(kernel: Kernel)
     meta = {"tags": ["route:/api/tagged-lines"], "cellId": "t-lines"}
     cell = kernel.ok("def GET(req):\n    return 1 / 0", meta)
     assert kernel.get("/api/tagged-lines").status == 500
-    text = kernel.wait_for_update(cell.display_id, "ZeroDivisionError")
+    text = kernel.wait_for_card(cell.card, "ZeroDivisionError")
     assert "line 2, in GET" in text, text
 
     broken = kernel.execute("def GET(req):\n    return 1 +\n", meta)

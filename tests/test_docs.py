@@ -17,6 +17,8 @@ MAGICS = {
     "%unroute": RouteMagics.unroute,
     "%nbroutes": RouteMagics.nbroutes,
     "%%middleware": RouteMagics.middleware,
+    "%request": RouteMagics.request,
+    "%browse": RouteMagics.browse,
 }
 
 

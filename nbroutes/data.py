@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
-__all__ = ["db", "close_all", "open_databases", "watch", "check_changes", "lock", "DatabasePathError"]
+__all__ = ["db", "close_all", "reopen_all", "open_databases", "watch", "check_changes", "lock", "DatabasePathError"]
 
 app_log = logging.getLogger("nbroutes.application")
 
@@ -56,6 +56,9 @@ _registry_lock = threading.Lock()
 _by_key: dict[str, _Entry] = {}
 #: Every entry by ``id(database)``: the shared ones, and databases of the user's own that are watched.
 _by_id: dict[int, _Entry] = {}
+#: Shared databases close_all() closed, by key: db() and reopen_all() reconnect these same objects, so the
+#: user's ``db`` variable and the routes made from it work again after ``%reload_ext nbroutes``.
+_closed: dict[str, Database] = {}
 
 
 def _key(path: str | os.PathLike[str]) -> str:
@@ -88,14 +91,33 @@ def db(path: str | os.PathLike[str] = "app.db") -> Database:
             return entry.database
         if entry is not None:  # closed behind our back (database.close()): open it again
             _forget(entry)
-        database = _open(key)
-        entry = _Entry(database, key, seen=database.conn.total_changes)
-        _by_key[key] = entry
-        _by_id[id(database)] = entry
-        return database
+        return _register(key, _closed.pop(key, None))
 
 
-def _open(key: str) -> Database:
+def _register(key: str, database: Database | None) -> Database:
+    """Open ``key`` (into ``database`` when given, so the user's object works again) and share it."""
+    if database is None:
+        database = Database(_connect(key))
+    else:
+        database.conn = _connect(key)
+    entry = _Entry(database, key, seen=database.conn.total_changes)
+    _by_key[key] = entry
+    _by_id[id(database)] = entry
+    return database
+
+
+def reopen_all() -> None:
+    """Reconnect the shared databases close_all() closed, in place (the extension is loading again)."""
+    with _registry_lock:
+        for key in list(_closed):
+            database = _closed.pop(key)
+            try:
+                _register(key, database)
+            except (OSError, sqlite3.Error):
+                app_log.exception("nbroutes: reopening %s failed", key)
+
+
+def _connect(key: str) -> sqlite3.Connection:
     if key != MEMORY:
         directory = os.path.dirname(key)
         if not os.path.isdir(directory):
@@ -107,7 +129,7 @@ def _open(key: str) -> Database:
         conn.execute("PRAGMA journal_mode = WAL").fetchone()
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
-        return Database(conn)
+        return conn
     except BaseException:
         conn.close()
         raise
@@ -135,11 +157,15 @@ def open_databases() -> list[Database]:
 
 
 def close_all() -> None:
-    """Close every shared connection and forget every watcher (the extension is unloading)."""
+    """Close every shared connection and forget every watcher (the extension is unloading).
+
+    The Database objects are remembered: ``db()`` or ``reopen_all()`` reconnects them in place.
+    """
     with _registry_lock:
         entries = list(_by_key.values())
         _by_key.clear()
         _by_id.clear()
+        _closed.update({entry.key: entry.database for entry in entries if entry.key != MEMORY})
     for entry in entries:
         with lock(entry.database):
             try:

@@ -277,6 +277,7 @@ def load(shell: Any) -> None:
     except RuntimeError:
         routes.loop = None  # a shell with no running loop (plain IPython): widgets cannot send
     shell.register_magics(RouteMagics(shell, routes))
+    data.reopen_all()  # after %reload_ext: the databases the routes use work again
     if not any(getattr(t, "_nbroutes", False) for t in shell.input_transformers_cleanup):
         transform = route_tag_transformer(shell)
         transform._nbroutes = True  # type: ignore[attr-defined]

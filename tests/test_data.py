@@ -96,7 +96,7 @@ def test_memory_is_one_shared_database_too() -> None:
     assert data.db(":memory:")["t"].count == 1
 
 
-def test_close_all_closes_and_db_opens_again(db_path: Path) -> None:
+def test_close_all_closes_and_db_opens_the_same_object_again(db_path: Path) -> None:
     first = data.db(db_path)
     first["t"].insert({"x": 1})
     data.close_all()
@@ -104,8 +104,20 @@ def test_close_all_closes_and_db_opens_again(db_path: Path) -> None:
     with pytest.raises(sqlite3.ProgrammingError):
         first.execute("SELECT 1")
     again = data.db(db_path)
-    assert again is not first
+    assert again is first  # the user's variable, and tables made from it, work again
     assert again["t"].count == 1
+    assert again.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_reopen_all_reconnects_what_close_all_closed(db_path: Path) -> None:
+    first = data.db(db_path)
+    table = first["t"]
+    table.insert({"x": 1})
+    data.close_all()
+    data.reopen_all()
+    assert first in data.open_databases()
+    table.insert({"x": 2})
+    assert table.count == 2
 
 
 def test_a_database_closed_by_its_user_is_opened_again(db_path: Path) -> None:

@@ -112,3 +112,43 @@ def test_card_link_goes_through_the_hub_proxy(new_kernel: Callable[..., Kernel])
     header = k.widget_state(k.find_widget(cell.card, "nbroutes-card-header"))["value"]
     assert f'href="/user/ada/proxy/{k.port}/api/proxied"' in header
     assert k.get("/api/proxied").status == 200
+
+
+def test_try_it_opens_a_request_widget_filled_in_for_the_route(kernel: Kernel) -> None:
+    cell = kernel.ok(
+        "%%route /api/card-try/[id]\ndef POST(req):\n    return {'id': req.query['id']}\ndef PUT(req):\n    ..."
+    )
+    kernel.click(kernel.find_widget(cell.card, "nbroutes-try"))
+    request = kernel.wait_for_state(
+        cell.card, lambda s: len(s.get("children") or ()) == 3, what="a request widget under the card"
+    )["children"][2].removeprefix("IPY_MODEL_")
+    assert kernel.widget_state(kernel.find_widget(request, "nbroutes-method"))["index"] is not None
+    method = kernel.widget_state(kernel.find_widget(request, "nbroutes-method"))
+    assert method["_options_labels"][method["index"]] == "POST"  # the first method it answers, as there is no GET
+    assert kernel.widget_state(kernel.find_widget(request, "nbroutes-path"))["value"] == "/api/card-try/1"
+
+    kernel.click(kernel.find_widget(request, "nbroutes-send"))
+    status = kernel.find_widget(request, "nbroutes-status")
+    kernel.wait_for_state(status, lambda s: "200" in s.get("value", ""), what="200")
+    stats = kernel.find_widget(cell.card, "nbroutes-card-stats")
+    kernel.wait_for_state(stats, lambda s: s.get("value", "").startswith("1 hit "), what="1 hit")
+
+    kernel.click(kernel.find_widget(cell.card, "nbroutes-try"))  # a second click opens no second widget
+    kernel.drain(0.5)
+    assert len(kernel.widget_state(cell.card)["children"]) == 3
+
+
+def test_request_magic_fills_in_method_and_path(kernel: Kernel) -> None:
+    kernel.ok("%%route /api/card-magic\ndef GET(req):\n    return 'hi'")
+    cell = kernel.ok("%request DELETE /api/card-magic")
+    method = kernel.widget_state(kernel.find_widget(cell.card, "nbroutes-method"))
+    assert method["_options_labels"][method["index"]] == "DELETE"
+    assert kernel.widget_state(kernel.find_widget(cell.card, "nbroutes-path"))["value"] == "/api/card-magic"
+    only_path = kernel.ok("%request /api/card-magic")
+    method = kernel.widget_state(kernel.find_widget(only_path.card, "nbroutes-method"))
+    assert method["_options_labels"][method["index"]] == "GET"
+
+    for line, message in [("FETCH /x", "FETCH is not an HTTP method"), ("GET api", "must start with /")]:
+        bad = kernel.execute(f"%request {line}")
+        assert bad.status == "error" and bad.error is not None and bad.error["ename"] == "UsageError"
+        assert message in bad.error_text

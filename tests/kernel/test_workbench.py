@@ -152,3 +152,18 @@ def test_acknowledged_writes_survive_killing_the_kernel(new_kernel: Callable[...
     with sqlite3.connect(path) as conn:
         ids = [row[0] for row in conn.execute("SELECT id FROM todos ORDER BY id")]
     assert ids == acknowledged
+
+
+def test_reload_keeps_the_database_and_the_resource_working(new_kernel: Callable[..., Kernel], tmp_path: Path) -> None:
+    k = new_kernel()
+    k.ok("%load_ext nbroutes")
+    k.ok(TODO.format(path=str(tmp_path / "reload.db")))
+    k.ok('nbroutes.crud("/api/reloaded", db["todos"], model=Todo)')
+    assert k.request("POST", "/api/reloaded", json.dumps({"title": "before"}), JSON).status == 201
+    k.ok("%unload_ext nbroutes")
+    closed = "import sqlite3\ntry:\n    db.execute('SELECT 1')\nexcept sqlite3.ProgrammingError:\n    print('closed')"
+    assert k.ok(closed).stdout == "closed\n"  # the extension closes its databases
+    k.ok("%reload_ext nbroutes")
+    assert k.request("POST", "/api/reloaded", json.dumps({"title": "after"}), JSON).status == 201
+    assert [t["title"] for t in k.get("/api/reloaded").json()] == ["before", "after"]
+    assert k.ok("print(db is nbroutes.db(db.conn.execute('PRAGMA database_list').fetchone()[2]))").stdout == "True\n"

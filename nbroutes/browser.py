@@ -21,7 +21,7 @@ import ipywidgets as widgets
 from sqlite_utils import Database
 
 from . import data
-from .threads import kernel_loop
+from .threads import current_kernel_loop
 
 __all__ = ["DataBrowser", "browse"]
 
@@ -51,7 +51,7 @@ class DataBrowser(widgets.VBox):
         self.sort: tuple[str, bool] | None = None  # (column, descending)
         self.columns: list[str] = []
         self.total = 0
-        self._loop = kernel_loop()
+        self._loop = current_kernel_loop()
         self._refresh_pending = False
 
         self.tables = widgets.Dropdown(description="Table", _dom_classes=["nbroutes-browse-table"])

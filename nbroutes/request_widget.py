@@ -20,36 +20,20 @@ from urllib.parse import quote, urlencode
 
 import ipywidgets as widgets
 
+from .accesslog import human_size
+from .cards import status_colour
 from .handlers import METHODS
-from .threads import KernelLoop
+from .threads import KernelLoop, current_kernel_loop
 
-__all__ = ["PreparedRequest", "RequestResult", "RequestWidget", "curl_command", "format_size", "render_body"]
+__all__ = ["PreparedRequest", "RequestResult", "RequestWidget", "curl_command", "render_body"]
 
 HISTORY_SIZE = 20
 #: Characters of a text body shown; the rest is cut (the full body is in ``send()``'s result).
 TEXT_LIMIT = 200_000
 JSON_TYPE = "application/json"
 
-_STATUS_COLOURS = {2: "#1a7f37", 3: "#0969da", 4: "#bc4c00", 5: "#cf222e"}
 _GREY = "#57606a"
 _PRE = '<pre style="margin:0;white-space:pre-wrap;word-break:break-all">{}</pre>'
-
-
-def status_colour(status: int) -> str:
-    """Green for 2xx, blue 3xx, orange 4xx, red 5xx, grey otherwise."""
-    return _STATUS_COLOURS.get(status // 100, _GREY)
-
-
-def format_size(size: int) -> str:
-    """A byte count for people: ``512 B``, ``1.5 KB``, ``2.0 MB``."""
-    if size < 1024:
-        return f"{size} B"
-    value = float(size)
-    for unit in ("KB", "MB", "GB"):
-        value /= 1024
-        if value < 1024 or unit == "GB":
-            break
-    return f"{value:.1f} {unit}"
 
 
 def _media_type(content_type: str) -> str:
@@ -332,7 +316,7 @@ class RequestWidget(widgets.VBox):
 
         self._shell = get_ipython()
         self._base_url = base_url
-        self._loop = kernel_loop or self._find_loop()
+        self._loop = kernel_loop or current_kernel_loop()
         self._curl_command = ""
         #: Sent requests and their results, newest first (at most HISTORY_SIZE).
         self.history: list[tuple[PreparedRequest, RequestResult]] = []
@@ -451,7 +435,7 @@ class RequestWidget(widgets.VBox):
     def _dispatch(self, request: PreparedRequest) -> None:
         # Snapshot the form on the thread that got the click, then send from the kernel's loop,
         # never waiting for it: that loop serves the request.
-        loop = self._loop or self._find_loop()
+        loop = self._loop or current_kernel_loop()
         if loop is None:
             self._show_error("No event loop to send from: create this widget in a notebook cell of a running kernel.")
             return
@@ -519,7 +503,7 @@ class RequestWidget(widgets.VBox):
             self._show_error(result.error, f"{result.elapsed_ms:.0f} ms")
             return
         self.time_html.value = f"{result.elapsed_ms:.0f} ms"
-        self.size_html.value = format_size(len(result.body))
+        self.size_html.value = human_size(len(result.body))
         rows = "".join(f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>" for k, v in result.headers)
         self.response_headers_html.value = f'<table style="font-family:monospace">{rows}</table>'
         self.response_headers.titles = (f"Response headers ({len(result.headers)})",)
@@ -543,7 +527,7 @@ class RequestWidget(widgets.VBox):
         self.body_html.value = ""
         self.body_box.children = (self.body_html,)
         self.status_html.value = (
-            f'<span class="nbroutes-error" style="color:{_STATUS_COLOURS[5]};font-weight:bold">'
+            f'<span class="nbroutes-error" style="color:{status_colour(500)};font-weight:bold">'
             f"{html.escape(message)}</span>"
         )
 
@@ -586,12 +570,3 @@ class RequestWidget(widgets.VBox):
         routes = self._routes()
         server = getattr(routes, "server", None)
         return None if server is None else str(server.url)
-
-    def _find_loop(self) -> KernelLoop | None:
-        loop = getattr(self._routes(), "loop", None)
-        if isinstance(loop, KernelLoop):
-            return loop
-        try:
-            return KernelLoop.current()
-        except RuntimeError:
-            return None

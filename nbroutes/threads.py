@@ -16,7 +16,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["KernelLoop", "kernel_loop"]
+__all__ = ["KernelLoop", "current_kernel_loop"]
 
 log = logging.getLogger("nbroutes.application")
 
@@ -57,7 +57,7 @@ def _report(task: asyncio.Future[Any], what: str) -> None:
         log.error("nbroutes: %s failed", what, exc_info=task.exception())
 
 
-def kernel_loop() -> KernelLoop | None:
+def current_kernel_loop() -> KernelLoop | None:
     """The kernel's loop as nbroutes recorded it when it loaded, else the running loop, else None.
 
     Widgets made in a cell on a subshell thread must still send their work to

@@ -15,9 +15,7 @@ from nbroutes.request_widget import (
     RequestResult,
     RequestWidget,
     curl_command,
-    format_size,
     render_body,
-    status_colour,
 )
 from nbroutes.server import Server
 from nbroutes.threads import KernelLoop
@@ -122,28 +120,6 @@ def test_wire_headers_add_json_content_type_only_for_a_body_without_one() -> Non
 
 
 # -- showing a response -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("size", "text"),
-    [
-        (0, "0 B"),
-        (1023, "1023 B"),
-        (1024, "1.0 KB"),
-        (1536, "1.5 KB"),
-        (5 * 1024**2, "5.0 MB"),
-        (3 * 1024**4, "3072.0 GB"),
-    ],
-)
-def test_format_size(size: int, text: str) -> None:
-    assert format_size(size) == text
-
-
-@pytest.mark.parametrize(
-    ("status", "colour"), [(200, "#1a7f37"), (204, "#1a7f37"), (307, "#0969da"), (404, "#bc4c00"), (503, "#cf222e")]
-)
-def test_status_colour(status: int, colour: str) -> None:
-    assert status_colour(status) == colour
 
 
 @pytest.mark.parametrize(

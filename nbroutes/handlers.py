@@ -21,15 +21,19 @@ HandlerError = SignatureError
 class Endpoint:
     """A handler function with its signature worked out once, when its route is registered."""
 
-    __slots__ = ("fn", "name", "is_async", "response_model", "signature", "_arity")
+    __slots__ = ("fn", "name", "is_async", "response_model", "status_code", "signature", "_arity")
 
-    def __init__(self, fn: Callable[..., Any], name: str | None = None, *, response_model: Any = None) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], name: str | None = None, *, response_model: Any = None, status_code: int = 200
+    ) -> None:
         if not callable(fn):
             raise HandlerError(f"{name or fn!r} must be a function, not {type(fn).__name__}")
         self.fn = fn
         self.name = name or getattr(fn, "__name__", "handler")
         self.is_async = inspect.iscoroutinefunction(fn)
         self.response_model = response_model
+        #: The status of a successful answer, as the OpenAPI document tells it (the handler sets the real one).
+        self.status_code = status_code
         self.signature: Signature | None = None  # bound by prepare(), when the route is known
         self._arity: int | None = None
 

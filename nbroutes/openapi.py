@@ -153,9 +153,9 @@ def _operation(
             },
         }
     ok: dict[str, Any] = {"description": "Successful response"}
-    if signature is not None and signature.return_annotation is not None:
+    if endpoint.status_code != 204 and signature is not None and signature.return_annotation is not None:
         ok["content"] = {"application/json": {"schema": schemas.of(signature.return_annotation, "serialization")}}
-    responses: dict[str, Any] = {"200": ok}
+    responses: dict[str, Any] = {str(endpoint.status_code): ok}
     if signature is not None and signature.typed:
         responses["422"] = {
             "description": "Validation failed",

@@ -257,12 +257,14 @@ class _Endpoint(Endpoint):
             raise
 
 
-def _handler(fn: Callable[..., Any], name: str, doc: str, params: list[inspect.Parameter], returns: Any) -> _Endpoint:
+def _handler(
+    fn: Callable[..., Any], name: str, doc: str, params: list[inspect.Parameter], returns: Any, status: int = 200
+) -> _Endpoint:
     """``fn`` with a signature that nbroutes binds (and OpenAPI documents) like a typed handler's."""
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc
     fn.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
-    return _Endpoint(fn)
+    return _Endpoint(fn, status_code=status)
 
 
 def _keyword(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
@@ -527,7 +529,7 @@ class _Resource:
         body = [_keyword("body", self.model)]
         return {
             "GET": _handler(list_rows, f"list_{name}", f"List {name}.\n\nPaged, filtered and sorted.", params, rows),
-            "POST": _handler(create, f"create_{name}", f"Create a row in {name}.", body, self.row_model),
+            "POST": _handler(create, f"create_{name}", f"Create a row in {name}.", body, self.row_model, 201),
         }
 
     def item_endpoints(self) -> dict[str, Endpoint]:
@@ -559,5 +561,5 @@ class _Resource:
                 [path, _keyword("body", self.patch_model)],
                 row,
             ),
-            "DELETE": _handler(delete, f"delete_{name}", f"Delete a row of {name}.", [path], None),
+            "DELETE": _handler(delete, f"delete_{name}", f"Delete a row of {name}.", [path], None, 204),
         }

@@ -1,0 +1,413 @@
+"""The ASGI adapter: in-process through the ASGI protocol itself, then under real uvicorn beside the Tornado server."""
+
+import asyncio
+import json
+import logging
+
+import pytest
+
+import nbroutes.asgi
+from nbroutes import App
+from nbroutes.asgi import ASGIApp, from_env
+
+JSON = "application/json; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
+
+app = App()
+closed = []  # the names of the streams whose generator ran its finally
+
+
+@app.route("/api/hello")
+def hello(req):
+    return {"hello": "world"}
+
+
+@app.route("/api/whoami")
+def whoami(req):
+    return {
+        "method": req.method,
+        "url": req.url,
+        "path": req.path,
+        "query": req.query,
+        "client": list(req.client),
+        "scheme": req.scheme,
+        "agent": req.headers.get("user-agent"),
+    }
+
+
+@app.route("/api/echo", methods="POST")
+def echo(req):
+    return {"size": len(req.raw_body), "body": req.body}
+
+
+@app.route("/api/small", methods="POST", body_limit="16b")
+def small(req):
+    return {"size": len(req.raw_body)}
+
+
+@app.route("/api/count")
+def count(req):
+    n = int(req.query.get("n", "3"))
+
+    def lines():
+        for i in range(n):
+            yield f"{i}\n"
+
+    return lines()
+
+
+@app.route("/api/forever")
+async def forever(req):
+    async def ticks():
+        try:
+            i = 0
+            while True:
+                yield f"tick {i}\n"
+                i += 1
+                await asyncio.sleep(0)
+        finally:
+            closed.append("forever")
+
+    return ticks()
+
+
+@app.route("/api/broken-stream")
+def broken_stream(req):
+    def chunks():
+        try:
+            yield "first\n"
+            raise RuntimeError("the data source failed")
+        finally:
+            closed.append("broken")
+
+    return chunks()
+
+
+@app.route("/api/written")
+async def written(req, res):
+    res.set_header("Content-Type", "text/csv")
+    res.write("a,b\n")
+    await asyncio.sleep(0)
+    res.write("1,2\n")
+    res.end()
+
+
+# -- calling the app the way a server does ----------------------------------------
+
+
+class Exchange:
+    """One HTTP request through the ASGI protocol: the messages the app sent, and how often it read."""
+
+    def __init__(self, messages, receives):
+        self.messages = messages
+        self.receives = receives
+        start = messages[0]
+        self.status = start["status"]
+        self.headers = {k.decode(): v.decode() for k, v in start["headers"]}
+        self.header_lines = [(k.decode(), v.decode()) for k, v in start["headers"]]
+        self.chunks = [m.get("body", b"") for m in messages[1:]]
+        self.body = b"".join(self.chunks)
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def http_scope(method="GET", path="/api/hello", *, query=b"", headers=(), root_path="", include_root=True):
+    prefix = root_path if include_root else ""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "https",
+        "path": prefix + path,
+        "raw_path": (prefix + path).encode(),
+        "query_string": query,
+        "root_path": root_path,
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers],
+        "client": ("10.1.2.3", 50123),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+async def exchange(asgi, scope, body=(b"",), *, leave_after=None):
+    """Run one request: ``body`` is sent as one ``http.request`` per item, then the client waits; it leaves
+    (``http.disconnect``) once the app has sent ``leave_after`` body messages, or when the response is complete.
+    """
+    messages, receives = [], []
+    pending = [{"type": "http.request", "body": chunk, "more_body": i < len(body) - 1} for i, chunk in enumerate(body)]
+    gone = asyncio.Event()
+
+    async def receive():
+        receives.append(len(receives))
+        if pending:
+            return pending.pop(0)
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        messages.append(message)
+        bodies = [m for m in messages if m["type"] == "http.response.body"]
+        if (leave_after is not None and len(bodies) >= leave_after) or (bodies and not bodies[-1].get("more_body")):
+            gone.set()
+
+    await asyncio.wait_for(asgi(scope, receive, send), 5)
+    return messages, len(receives)
+
+
+def call(method="GET", path="/api/hello", body=(b"",), *, asgi=None, leave_after=None, **scope):
+    messages, receives = asyncio.run(
+        exchange(asgi or ASGIApp(app), http_scope(method, path, **scope), body, leave_after=leave_after)
+    )
+    return Exchange(messages, receives)
+
+
+def lifespan(asgi, *events):
+    """Send lifespan events; returns the app's answers."""
+
+    async def run():
+        queue = asyncio.Queue()
+        for event in events:
+            queue.put_nowait({"type": event})
+        answers = []
+
+        async def send(message):
+            answers.append(message)
+
+        await asyncio.wait_for(asgi({"type": "lifespan", "asgi": {"version": "3.0"}}, queue.get, send), 10)
+        return answers
+
+    return asyncio.run(run())
+
+
+# -- in-process ----------------------------------------------------------------------
+
+
+def test_get_json():
+    r = call("GET", "/api/hello")
+    assert r.status == 200
+    assert r.json() == {"hello": "world"}
+    assert r.headers["content-type"] == JSON
+    assert r.headers["content-length"] == str(len(r.body))
+    assert r.headers["etag"]
+    assert r.messages[-1].get("more_body", False) is False
+
+
+def test_scope_becomes_the_request():
+    r = call("GET", "/api/whoami", query=b"q=a%20b&q=c", headers=[("User-Agent", "pytest")])
+    assert r.json() == {
+        "method": "GET",
+        "url": "/api/whoami?q=a%20b&q=c",
+        "path": "/api/whoami",
+        "query": {"q": ["a b", "c"]},
+        "client": ["10.1.2.3", 50123],
+        "scheme": "https",
+        "agent": "pytest",
+    }
+
+
+@pytest.mark.parametrize("include_root", [True, False], ids=["path-has-root", "proxy-stripped-it"])
+def test_root_path_is_where_the_app_is_mounted(include_root):
+    r = call("GET", "/api/whoami", root_path="/user/ada/proxy/8000", include_root=include_root)
+    assert r.status == 200
+    assert r.json()["path"] == "/api/whoami"
+    redirect = call("GET", "/api/hello/", query=b"x=1", root_path="/user/ada/proxy/8000", include_root=include_root)
+    assert redirect.status == 308
+    assert redirect.headers["location"] == "/user/ada/proxy/8000/api/hello?x=1"
+
+
+def test_a_root_path_only_strips_whole_segments():
+    r = call("GET", "/apix/whoami", root_path="/api", include_root=False)
+    assert r.status == 404
+
+
+def test_redirect_without_root_path_is_the_cores():
+    r = call("GET", "//evil.example/")
+    assert r.status == 308
+    assert r.headers["location"] == "/evil.example"
+
+
+def test_body_in_several_messages_is_joined():
+    r = call("POST", "/api/echo", [b'{"a": ', b"[1, 2]", b"}"], headers=[("Content-Type", "application/json")])
+    assert r.status == 200
+    assert r.json() == {"size": 13, "body": {"a": [1, 2]}}
+    assert r.receives == 3
+
+
+def test_body_over_the_limit_mid_stream_is_413_and_reading_stops():
+    r = call("POST", "/api/small", [b"x" * 8, b"x" * 8, b"x" * 8, b"x" * 8], headers=[("Content-Type", "text/plain")])
+    assert r.status == 413
+    assert r.body == b"Body exceeded 16b limit"
+    assert r.headers["content-type"] == TEXT
+    assert r.receives == 3  # the third message went over: the fourth was never asked for
+
+
+def test_declared_length_over_the_limit_is_413_without_reading():
+    headers = [("Content-Type", "text/plain"), ("Content-Length", "17")]
+    r = call("POST", "/api/small", [b"x" * 17], headers=headers)
+    assert r.status == 413
+    assert r.receives == 0
+
+
+def test_body_within_the_limit():
+    r = call("POST", "/api/small", [b"x" * 8, b"x" * 8], headers=[("Content-Type", "text/plain")])
+    assert r.status == 200
+    assert r.json() == {"size": 16}
+
+
+def test_client_leaving_before_the_body_ends_gets_nothing():
+    async def run():
+        sent = []
+
+        async def receive():
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            sent.append(message)
+
+        await ASGIApp(app)(http_scope("POST", "/api/echo"), receive, send)
+        return sent
+
+    assert asyncio.run(run()) == []
+
+
+def test_head_keeps_content_length_without_a_body():
+    get = call("GET", "/api/hello")
+    head = call("HEAD", "/api/hello")
+    assert head.status == 200
+    assert head.body == b""
+    assert head.headers["content-length"] == str(len(get.body))
+
+
+def test_streaming_sends_a_message_per_chunk():
+    r = call("GET", "/api/count", query=b"n=3")
+    assert r.status == 200
+    assert r.headers["content-type"] == TEXT
+    assert "content-length" not in r.headers
+    assert [(m.get("body"), m.get("more_body", False)) for m in r.messages[1:]] == [
+        (b"0\n", True),
+        (b"1\n", True),
+        (b"2\n", True),
+        (b"", False),
+    ]
+
+
+def test_res_write_streams():
+    r = call("GET", "/api/written")
+    assert r.status == 200
+    assert r.headers["content-type"] == "text/csv"
+    assert r.body == b"a,b\n1,2\n"
+    assert r.messages[-1] == {"type": "http.response.body", "body": b""}
+
+
+def test_disconnect_during_streaming_closes_the_generator():
+    closed.clear()
+    r = call("GET", "/api/forever", leave_after=3)
+    assert r.status == 200
+    assert closed == ["forever"]  # the generator's finally ran before the app returned
+    assert all(m["more_body"] for m in r.messages[1:])  # the response was never said to be complete
+    assert len(r.messages) < 10  # it stopped within a few loop turns of the client leaving
+
+
+def test_a_stream_that_fails_is_closed_and_the_server_told():
+    closed.clear()
+    with pytest.raises(RuntimeError, match="the data source failed"):
+        call("GET", "/api/broken-stream")
+    assert closed == ["broken"]
+
+
+def test_internal_failure_is_a_500_json(caplog):
+    broken = App()
+
+    async def dispatch(request):
+        raise KeyError("a bug in nbroutes")
+
+    broken.dispatch = dispatch
+    with caplog.at_level(logging.ERROR, "nbroutes.application"):
+        r = call("GET", "/anything", asgi=ASGIApp(broken))
+    assert r.status == 500
+    assert r.headers["content-type"] == "application/json"
+    assert r.json() == {"error": "Internal Server Error"}
+    assert r.headers["content-length"] == str(len(r.body))
+    assert "nbroutes failed to answer GET /anything" in caplog.text
+
+
+def test_a_header_that_cannot_be_sent_is_a_500():
+    odd = App()
+
+    @odd.route("/api/odd")
+    def handler(req, res):
+        res.set_header("X-Name", "Zoë ✓")
+        return {"ok": True}
+
+    assert call("GET", "/api/odd", asgi=ASGIApp(odd)).status == 500
+
+
+def test_lifespan_with_an_app():
+    asgi = ASGIApp(app)
+    answers = lifespan(asgi, "lifespan.startup", "lifespan.shutdown")
+    assert [a["type"] for a in answers] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert asgi.app is app
+
+
+def test_lifespan_startup_fails_for_a_missing_notebook(tmp_path, caplog):
+    asgi = nbroutes.asgi.app(tmp_path / "missing.ipynb")
+    assert asgi.app is None
+    with caplog.at_level(logging.ERROR, "nbroutes.application"):
+        answers = lifespan(asgi, "lifespan.startup")
+    assert [a["type"] for a in answers] == ["lifespan.startup.failed"]
+    assert answers[0]["message"]
+    assert "could not load" in caplog.text
+
+
+def test_without_lifespan_a_failed_load_answers_500(tmp_path, caplog):
+    asgi = nbroutes.asgi.app(str(tmp_path / "missing.ipynb"))
+    with caplog.at_level(logging.ERROR, "nbroutes.application"):
+        r = call("GET", "/api/hello", asgi=asgi)
+    assert r.status == 500
+    assert r.json() == {"error": "Internal Server Error"}
+
+
+def test_websocket_is_refused():
+    async def run():
+        sent = []
+
+        async def receive():
+            return {"type": "websocket.connect"}
+
+        async def send(message):
+            sent.append(message)
+
+        await ASGIApp(app)({"type": "websocket", "path": "/ws", "headers": []}, receive, send)
+        return sent
+
+    [close] = asyncio.run(run())
+    assert close["type"] == "websocket.close"
+
+
+def test_unknown_scope_type_raises():
+    async def never():
+        raise AssertionError("not called")
+
+    with pytest.raises(ValueError, match="not 'webtransport'"):
+        asyncio.run(ASGIApp(app)({"type": "webtransport"}, never, never))
+
+
+@pytest.mark.parametrize(
+    ("target", "error"),
+    [("api.py", ValueError), (42, TypeError), (None, TypeError)],
+)
+def test_targets_that_are_not_an_app_or_a_notebook(target, error):
+    with pytest.raises(error):
+        nbroutes.asgi.app(target)
+
+
+def test_from_env(monkeypatch, tmp_path):
+    monkeypatch.delenv("NBROUTES_NOTEBOOK", raising=False)
+    with pytest.raises(LookupError, match="NBROUTES_NOTEBOOK=todo-api.ipynb uvicorn"):
+        from_env()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NBROUTES_NOTEBOOK", "todo-api.ipynb")
+    asgi = from_env()
+    assert asgi.notebook == tmp_path / "todo-api.ipynb"
+    assert asgi.app is None

@@ -1,0 +1,466 @@
+"""Jupyter Kernel Gateway ``notebook-http`` notebooks served by nbroutes, with Kernel Gateway's answers.
+
+A code cell whose first line is ``# GET /people/:name`` answers that method and path; cells with the same
+annotation are joined in order; a ``# ResponseInfo GET /people/:name`` cell runs after its endpoint and prints
+JSON with ``status`` and ``headers``; every other code cell runs once at startup. Before each request the
+``REQUEST`` global holds the request as a JSON string. The body of the answer is the cell's stdout, else the
+JSON of its ``execute_result`` data, as ``text/plain``. The regular expressions, the shape of ``REQUEST``, the
+error bodies and the Swagger document are Kernel Gateway 3's own (``kernel_gateway/notebook_http``); the
+differences are listed in ``docs/kernel-gateway.md``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.client import responses as _REASONS
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from .app import App
+from .handlers import Endpoint
+from .openapi import INTERNAL_PREFIX
+from .output import Console
+from .paths import MalformedPathError, PatternError, compile_pattern
+from .requests import Request
+from .responses import Response
+
+if TYPE_CHECKING:
+    import nbformat
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from .middlewares import CallNext
+
+__all__ = [
+    "KernelGatewayNotebookError",
+    "StartupCellError",
+    "SWAGGER_PATH",
+    "build_app",
+    "is_kernel_gateway_notebook",
+    "request_json",
+    "swagger_document",
+]
+
+#: Kernel Gateway's own annotations (``APICellParser``), matched at the very start of a cell, as it does.
+API_CELL = re.compile(r"#\s+(GET|PUT|POST|DELETE)\s+(\/.*)+")
+RESPONSE_CELL = re.compile(r"#\s+ResponseInfo\s+(GET|PUT|POST|DELETE)\s+(\/.*)+")
+SWAGGER_PATH = "/_api/spec/swagger.json"
+OWNER = "kernel-gateway"
+
+_VERBS = ("GET", "POST", "PUT", "DELETE")
+_PLAIN = "text/plain"
+_TORNADO_DEFAULT_TYPE = "text/html; charset=UTF-8"  # what Tornado sends when a handler set no Content-Type
+_FORM = "application/x-www-form-urlencoded"
+_NBROUTES_MAGIC = re.compile(r"^\s*(%load_ext\s+nbroutes\b|%%route\b|import\s+nbroutes\b|from\s+nbroutes\b)", re.M)
+
+
+class KernelGatewayNotebookError(ValueError):
+    """A Kernel Gateway notebook nbroutes cannot serve as it stands; the message says what to change."""
+
+
+class StartupCellError(RuntimeError):
+    """A cell without an annotation raised at startup (Kernel Gateway would not start either)."""
+
+
+def _code_sources(nb: nbformat.NotebookNode) -> list[str]:
+    return [_source(cell) for cell in nb.cells if cell.get("cell_type") == "code"]
+
+
+def _source(cell: Mapping[str, Any]) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def is_kernel_gateway_notebook(nb: nbformat.NotebookNode) -> bool:
+    """True when a code cell starts with a Kernel Gateway annotation and no cell uses nbroutes itself."""
+    sources = _code_sources(nb)
+    if any(_NBROUTES_MAGIC.search(source) for source in sources):
+        return False
+    return any(API_CELL.match(source) for source in sources)
+
+
+def _annotated(sources: list[str], pattern: re.Pattern[str]) -> dict[str, dict[str, str]]:
+    """path -> verb -> the joined sources of the cells annotated with it, in notebook order (as Kernel Gateway)."""
+    found: dict[str, dict[str, str]] = {}
+    for source in sources:
+        match = pattern.match(source)
+        if match is not None:
+            verbs = found.setdefault(match.group(2).strip(), {})
+            verbs[match.group(1)] = verbs.get(match.group(1), "") + source + "\n"
+    return found
+
+
+def swagger_document(nb: nbformat.NotebookNode, title: str) -> dict[str, Any]:
+    """Kernel Gateway's Swagger 2.0 document: every annotated cell (markdown too, as it reads them all)."""
+    paths: dict[str, dict[str, Any]] = {}
+    for cell in nb.cells:
+        match = API_CELL.match(_source(cell))
+        if match is not None:
+            paths.setdefault(match.group(2).strip(), {})[match.group(1).lower()] = {
+                "responses": {"200": {"description": "Success"}}
+            }
+    return {"swagger": "2.0", "paths": paths, "info": {"version": "0.0.0", "title": title}}
+
+
+# -- the request as Kernel Gateway hands it to the notebook ------------------------------------------------------------
+def _tornado_qs(text: str) -> dict[str, list[str]]:
+    """Tornado's ``parse_qs_bytes`` then Kernel Gateway's ``parse_args``: names as Latin-1, values as UTF-8."""
+    parsed = parse_qs(text, keep_blank_values=True, encoding="latin-1")
+    return {name: [v.encode("latin-1").decode("utf-8", "replace") for v in values] for name, values in parsed.items()}
+
+
+def _header_name(name: str) -> str:
+    return "-".join(word.capitalize() for word in name.split("-"))  # Tornado's Http-Header-Case
+
+
+def _body(request: Request) -> Any:
+    """Kernel Gateway's ``parse_body``: JSON and form bodies parsed, anything else the text as sent."""
+    raw = request.raw_body
+    text = raw.decode("utf-8", "replace") if raw else ""
+    content_type = request.headers.get("content-type", _PLAIN)
+    if content_type == _FORM:
+        return _tornado_qs(raw.decode("latin-1"))
+    if content_type.startswith("multipart/form-data"):
+        from .requests import parse_body
+
+        try:
+            fields = parse_body(content_type, raw)
+        except ValueError:
+            return {}  # Tornado logs a bad multipart body and parses no fields
+        out: dict[str, list[str]] = {}
+        for name, value in fields.items():
+            values = [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
+            if values:
+                out[name] = values
+        return out
+    if content_type == "application/json":
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+def request_json(request: Request, path_params: Mapping[str, str]) -> str:
+    """The ``REQUEST`` string Kernel Gateway sets before running an endpoint cell."""
+    headers: dict[str, str | list[str]] = {}
+    for name, value in request.headers.raw():
+        key = _header_name(name)
+        if key not in headers:
+            headers[key] = value
+        else:
+            previous = headers[key]
+            headers[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+    bundle = {
+        "body": _body(request),
+        "args": _tornado_qs(request.query_string) if request.query_string else {},
+        "path": dict(path_params),
+        "headers": headers,
+    }
+    return json.dumps(bundle)
+
+
+# -- running cells --
+@dataclass
+class CellOutput:
+    """What one execution sent back: stdout, the execute_result data, or the error."""
+
+    stdout: str = ""
+    result: dict[str, Any] | None = None
+    error: BaseException | None = None
+
+    @property
+    def error_text(self) -> str:
+        """Kernel Gateway's body for a failed cell, trailing space and newline included."""
+        exc = self.error
+        return f"Error {type(exc).__name__}: {exc} \n"
+
+    @property
+    def text(self) -> str:
+        """The answer's body: stdout, else the JSON of the result's data, else nothing."""
+        if self.stdout:
+            return self.stdout
+        if self.result:
+            return json.dumps(self.result)
+        return ""
+
+
+_HOOK_METHODS = ("start_displayhook", "write_output_prompt", "write_format_data", "finish_displayhook")
+
+
+class NotebookKernel:
+    """The shell the notebook's cells run in, one at a time, as in Kernel Gateway's single kernel."""
+
+    def __init__(self, shell: InteractiveShell, directory: Path) -> None:
+        self.shell = shell
+        #: The working directory cells see; a cell's os.chdir() carries over to the next, as in a kernel.
+        self.cwd = str(Path(directory).resolve())
+
+    def run(self, source: str) -> CellOutput:
+        """Run ``source`` as a cell, capturing its stdout, its execute_result data and its error."""
+        output = CellOutput()
+        with self._kernel_process(), self._captured(output):
+            result = self.shell.run_cell(source, store_history=True)
+        output.error = result.error_before_exec or result.error_in_exec
+        return output
+
+    @contextmanager
+    def _kernel_process(self) -> Iterator[None]:
+        """The environment and working directory Kernel Gateway's kernel has, for the length of one run."""
+        previous_env = os.environ.get("KERNEL_GATEWAY")
+        previous_cwd = os.getcwd()
+        os.environ["KERNEL_GATEWAY"] = "1"
+        os.chdir(self.cwd)
+        try:
+            yield
+        finally:
+            self.cwd = os.getcwd()
+            os.chdir(previous_cwd)
+            if previous_env is None:
+                os.environ.pop("KERNEL_GATEWAY", None)
+            else:
+                os.environ["KERNEL_GATEWAY"] = previous_env
+
+    @contextmanager
+    def _captured(self, output: CellOutput) -> Iterator[None]:
+        """Send stdout to ``output`` and keep the displayhook's data instead of printing it.
+
+        The displayhook's output methods are replaced on the shell's own hook, so ``_``, ``Out`` and the
+        trailing-semicolon rule behave as in a kernel; display() outputs are dropped, as Kernel Gateway does.
+        """
+        from IPython.core.displaypub import CapturingDisplayPublisher
+
+        shell = self.shell
+        hook = shell.displayhook
+        saved = {name: hook.__dict__[name] for name in _HOOK_METHODS if name in hook.__dict__}
+
+        def keep(format_dict: dict[str, Any], md_dict: dict[str, Any] | None = None) -> None:
+            output.result = format_dict
+
+        hook.start_displayhook = hook.write_output_prompt = hook.finish_displayhook = _nothing
+        hook.write_format_data = keep
+        display_pub, shell.display_pub = shell.display_pub, CapturingDisplayPublisher()
+        stdout, sys.stdout = sys.stdout, io.StringIO()
+        try:
+            yield
+        finally:
+            output.stdout = sys.stdout.getvalue()  # type: ignore[attr-defined]
+            sys.stdout = stdout
+            shell.display_pub = display_pub
+            for name in _HOOK_METHODS:
+                hook.__dict__.pop(name, None)
+            hook.__dict__.update(saved)
+
+
+def _nothing(*args: Any) -> None:
+    return None
+
+
+# -- endpoints --
+class CellEndpoint:
+    """One path's cells for one verb, with its ResponseInfo cells."""
+
+    def __init__(
+        self,
+        kernel: NotebookKernel,
+        path: str,
+        source: str,
+        response_source: str | None,
+        names: list[tuple[str, str]],
+        console: Console,
+    ) -> None:
+        self.kernel = kernel
+        self.path = path
+        self.source = source
+        self.response_source = response_source
+        #: (nbroutes' name, the notebook's name) for each path parameter, in order.
+        self.names = names
+        self.console = console
+
+    def answer(self, req: Request) -> Response:
+        """Run the endpoint's cells for ``req``; the answer Kernel Gateway's handler gives."""
+        self.kernel.shell.user_ns["REQUEST"] = request_json(req, {kg: req.params[ours] for ours, kg in self.names})
+        output = self.kernel.run(self.source)
+        if output.error is not None:
+            return self._failed(req, output)
+        response = Response(output.text.encode(), 200, content_type=_PLAIN)
+        if self.response_source is None:
+            return response
+        info = self.kernel.run(self.response_source)
+        if info.error is not None:
+            return self._failed(req, info)
+        try:
+            meta = json.loads(info.text)
+            headers = meta.get("headers", {}) if isinstance(meta, dict) else {}
+            status = meta.get("status") if isinstance(meta, dict) else None
+            for name, value in headers.items():
+                response.set_header(str(name), str(value))
+            if status is not None:
+                response.status = int(status)
+        except (ValueError, TypeError, AttributeError) as exc:
+            # Kernel Gateway's handler finishes the response before the exception escapes: a 200, no body.
+            self.console.warn(f"ResponseInfo {req.method} {self.path} did not print JSON with status/headers ({exc})")
+            response.body = b""
+        return response
+
+    def _failed(self, req: Request, output: CellOutput) -> Response:
+        exc = output.error
+        assert exc is not None
+        self.console.error(f"{req.method} {req.url} raised {type(exc).__name__}: {exc}", exc)  # type: ignore[arg-type]
+        return Response(output.error_text.encode(), 500, content_type=_PLAIN)
+
+
+def _tornado_error(status: int) -> Response:
+    """Kernel Gateway's ``JSONErrorsMixin`` body for an error Tornado raised (404, or 405 for other methods)."""
+    body = json.dumps({"reason": _REASONS.get(status, "Unknown HTTP Error"), "message": ""})
+    return Response(body.encode(), status, content_type="application/json")
+
+
+class _KernelGatewayRules:
+    """Middleware: the answers Tornado and Kernel Gateway give before a cell runs (404, 405, OPTIONS)."""
+
+    def __init__(self, app: App, cell_routes: set[str]) -> None:
+        self.app = app
+        self.cell_routes = cell_routes
+
+    def __call__(self, req: Request, call_next: CallNext) -> Response | None:
+        """The answer Kernel Gateway gives before any cell runs, or None to let the request reach its route."""
+        path = req.path
+        if path.startswith(INTERNAL_PREFIX):
+            return None
+        if len(path) > 1 and path.endswith("/"):
+            return _tornado_error(404)  # Tornado's patterns end in '$': no redirect to the path without '/'
+        try:
+            found = self.app.router.match(path)
+        except MalformedPathError:
+            return None  # nbroutes' 400
+        if found is None:
+            return _tornado_error(404)
+        route = found[0]
+        method = req.method
+        if method in route.endpoints:
+            return None
+        if method == "OPTIONS":
+            return Response(b"", 200, content_type=_TORNADO_DEFAULT_TYPE)
+        if method in _VERBS and route.owner in self.cell_routes:
+            return Response(b"", 405, content_type=_TORNADO_DEFAULT_TYPE)  # UnsupportedMethodError: no body
+        return _tornado_error(405)
+
+
+def _pattern(path: str, names_at: dict[tuple[str, ...], str]) -> tuple[str, list[tuple[str, str]]]:
+    """The nbroutes pattern of a Kernel Gateway path, and its parameters' (nbroutes, notebook) names.
+
+    nbroutes wants one name per dynamic position (``/people/:name`` and ``/people/:id/friends`` share one), so
+    the first name seen at a position is used for all, and each endpoint maps it back to its own.
+
+    Raises KernelGatewayNotebookError for a path nbroutes cannot match the way Kernel Gateway does.
+    """
+    segments = path.strip("/").split("/") if path.strip("/") else []
+    parts: list[str] = []
+    names: list[tuple[str, str]] = []
+    shape: list[str] = []
+    for segment in segments:
+        if segment.startswith(":"):
+            name = segment[1:]
+            if not name.isidentifier():
+                raise KernelGatewayNotebookError(f"{path}: parameter {segment!r} must be ':' and a Python name")
+            ours = names_at.get(tuple(shape))
+            if ours is None:
+                ours = name
+                while ours in {n for n, _ in names}:
+                    ours += "_"
+                names_at[tuple(shape)] = ours
+            parts.append(f"[{ours}]")
+            names.append((ours, name))
+            shape.append(":")
+        elif ":" in segment:
+            raise KernelGatewayNotebookError(f"{path}: write {segment!r} as a whole segment, e.g. /items/:id")
+        else:
+            parts.append(segment)
+            shape.append(segment)
+    text = "/" + "/".join(parts)
+    try:
+        compile_pattern(text)
+    except PatternError as exc:
+        raise KernelGatewayNotebookError(f"{path}: {exc}") from None
+    return text, names
+
+
+def build_app(
+    nb: nbformat.NotebookNode,
+    shell: InteractiveShell | None = None,
+    *,
+    directory: Path,
+    filename: str | None = None,
+) -> App:
+    """Run the notebook's startup cells in ``shell`` and return an App that answers as Kernel Gateway does.
+
+    ``directory`` is the working directory of the cells; ``filename`` (the notebook's file name) gives the
+    Swagger title, as Kernel Gateway takes it from the seed URI. Without ``shell``, IPython's own instance.
+
+    Raises KernelGatewayNotebookError for a notebook with no endpoints or a path nbroutes cannot serve, and
+    StartupCellError when a startup cell raises.
+    """
+    if shell is None:
+        from IPython.core.interactiveshell import InteractiveShell
+
+        shell = InteractiveShell.instance()
+    sources = _code_sources(nb)
+    endpoints = _annotated(sources, API_CELL)
+    if not endpoints:
+        raise KernelGatewayNotebookError(
+            "No endpoints were discovered: start an endpoint cell with a line such as '# GET /hello'"
+        )
+    infos = _annotated(sources, RESPONSE_CELL)
+    app = App()
+    kernel = NotebookKernel(shell, directory)
+    names_at: dict[tuple[str, ...], str] = {}
+    cell_routes: set[str] = set()
+    seen: dict[str, str] = {}
+    for path, verbs in endpoints.items():
+        pattern, names = _pattern(path, names_at)
+        owner = f"{OWNER} {path}"
+        console = Console(path)
+        handlers = {
+            verb: Endpoint(
+                CellEndpoint(kernel, path, source, infos.get(path, {}).get(verb), names, console).answer,
+                f"{verb} {path}",
+            )
+            for verb, source in verbs.items()
+        }
+        if pattern in seen:
+            # Tornado tries its patterns in order, so the first of two paths that match alike takes every request.
+            Console(path).warn(f"matches the same requests as {seen[pattern]}, which answers them")
+            continue
+        seen[pattern] = path
+        app.add(pattern, handlers, owner=owner, body_limit=None, console=console)
+        cell_routes.add(owner)
+    if SWAGGER_PATH not in endpoints:
+        title = os.path.basename(filename or "notebook")
+        body = json.dumps(swagger_document(nb, title.split(".")[0] if title.find(".") > 0 else title)).encode()
+
+        def swagger(req: Request) -> Response:
+            """Kernel Gateway's Swagger 2.0 document of the notebook's endpoints."""
+            return Response(body, 200, content_type="application/json")
+
+        app.add(SWAGGER_PATH, {"GET": Endpoint(swagger, "swagger")}, owner=f"{OWNER} swagger")
+    app.use(_KernelGatewayRules(app, cell_routes), owner=OWNER)
+    for number, source in enumerate(sources, 1):
+        if API_CELL.match(source) or RESPONSE_CELL.match(source):
+            continue
+        output = kernel.run(source)
+        if output.stdout:
+            sys.stdout.write(output.stdout)
+        if output.error is not None:
+            raise StartupCellError(
+                f"code cell {number} raised {type(output.error).__name__}: {output.error} "
+                "(Kernel Gateway would not start either): fix the cell"
+            ) from output.error
+    return app

@@ -1,7 +1,7 @@
 """The ASGI adapter: serve an ``App``, or a notebook's routes, from uvicorn, gunicorn, Mangum or any ASGI server.
 
 ``app(target)`` wraps an ``App`` or a notebook path. A notebook is run in-process
-(``nbroutes.notebook.load_notebook``) at lifespan startup, or on the first request
+(``nbroutes.notebook``) at lifespan startup, or on the first request
 when the server sends no lifespan events. Like the Tornado adapter in the kernel,
 this one only translates: it reads the body within the route's limit (a larger one
 is not read, and the core answers 413), awaits ``App.dispatch`` and sends the
@@ -17,7 +17,6 @@ Run a notebook with several worker processes (each loads it once)::
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import os
 import sys
@@ -201,19 +200,16 @@ def from_env() -> ASGIApp:
 
 
 async def _load_notebook(path: Path) -> App:
-    """Run the notebook's cells in this process and return its ``App``.
+    """Run the notebook's cells in this process, on this event loop, and return its ``App``.
 
-    Raises TypeError if the loader gives something else, and whatever running the cells raises.
+    Raises NotebookError if the notebook cannot be read or one of its cells fails.
     """
-    # Imported here: it needs nbformat and IPython, which serving an App does not.
-    from .notebook import load_notebook
+    # Imported here: it needs nbformat and IPython, which serving an App does not. The async form, because
+    # the server's loop is running (and the notebook's connections and tasks belong on it).
+    from .notebook import run_notebook_async
 
-    loaded: Any = load_notebook(path)
-    if inspect.isawaitable(loaded):
-        loaded = await loaded
-    if not isinstance(loaded, App):
-        raise TypeError(f"load_notebook({str(path)!r}) returned {type(loaded).__name__}, not an nbroutes.App")
-    return loaded
+    run = await run_notebook_async(path)
+    return run.app
 
 
 def _close_databases() -> None:

@@ -1,8 +1,17 @@
 """The ASGI adapter: in-process through the ASGI protocol itself, then under real uvicorn beside the Tornado server."""
 
 import asyncio
+import contextlib
+import http.client
 import json
 import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -411,3 +420,321 @@ def test_from_env(monkeypatch, tmp_path):
     asgi = from_env()
     assert asgi.notebook == tmp_path / "todo-api.ipynb"
     assert asgi.app is None
+
+
+# -- a notebook, in-process ------------------------------------------------------------
+
+TODO_NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "todo-api.ipynb"
+
+
+@pytest.fixture
+def todo_notebook(tmp_path):
+    """The todo-api notebook, copied where its todo.db can be made."""
+    pytest.importorskip("nbroutes.notebook")
+    path = tmp_path / "todo-api.ipynb"
+    shutil.copy(TODO_NOTEBOOK, path)
+    return path
+
+
+def test_lifespan_runs_the_notebook_and_serves_its_routes(todo_notebook):
+    asgi = nbroutes.asgi.app(todo_notebook)
+
+    async def run():
+        events = asyncio.Queue()
+        answers = []
+
+        async def send(message):
+            answers.append(message)
+
+        events.put_nowait({"type": "lifespan.startup"})
+        life = asyncio.ensure_future(asgi({"type": "lifespan", "asgi": {"version": "3.0"}}, events.get, send))
+        while not answers:
+            await asyncio.sleep(0.01)
+        headers = [("Content-Type", "application/json")]
+        made = await exchange(asgi, http_scope("POST", "/api/todos", headers=headers), [b'{"title": "Deploy it"}'])
+        listed = await exchange(asgi, http_scope("GET", "/api/todos"))
+        stats = await exchange(asgi, http_scope("GET", "/api/todos/stats"))
+        events.put_nowait({"type": "lifespan.shutdown"})
+        await asyncio.wait_for(life, 5)
+        return answers, [Exchange(*made), Exchange(*listed), Exchange(*stats)]
+
+    answers, (made, listed, stats) = asyncio.run(run())
+    assert [a["type"] for a in answers] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert made.status == 201, made.body
+    assert made.headers["location"] == f"/api/todos/{made.json()['id']}"
+    assert "Deploy it" in [row["title"] for row in listed.json()]
+    assert stats.json() == {"total": 3, "done": 1, "open": 2}
+    assert (todo_notebook.parent / "todo.db").exists()  # the notebook's own directory
+
+
+# -- under real servers: uvicorn and nbroutes' Tornado server, side by side ----------------
+
+APP_MODULE = """
+import asyncio
+import contextlib
+import http.client
+import os
+
+from pydantic import BaseModel
+
+import nbroutes.asgi
+from nbroutes import App
+
+app = App()
+
+
+class Item(BaseModel):
+    name: str
+    price: float
+
+
+@app.route("/api/hello")
+def hello(req):
+    return {"hello": "world"}
+
+
+@app.route("/api/text", methods="GET")
+def text(req):
+    return "plain text, ünïcode"
+
+
+@app.route("/api/items", methods=["GET", "POST"])
+def items(req, res):
+    if req.method == "POST":
+        res.status(201).set_header("Location", "/api/items/7").json({"id": 7, **req.body})
+        return None
+    return [{"id": 7, "name": "pen"}]
+
+
+@app.route("/api/typed", methods="POST")
+def typed(req, body: Item) -> Item:
+    return body, 201
+
+
+@app.route("/api/small", methods="POST", body_limit="16b")
+def small(req):
+    return {"size": len(req.raw_body)}
+
+
+@app.route("/api/stream")
+def stream(req):
+    return ({"n": i} for i in range(3))
+
+
+@app.route("/api/forever")
+async def forever(req):
+    async def ticks():
+        try:
+            while True:
+                yield "tick\\n"
+                await asyncio.sleep(0.01)
+        finally:
+            with open(os.environ["CLOSED_FILE"], "a") as f:
+                f.write("closed\\n")
+
+    return ticks()
+
+
+@app.route("/api/cookie")
+def cookie(req, res):
+    res.set_cookie("session", "abc 1", httponly=True, samesite="lax")
+    res.set_cookie("theme", "dark")
+    return {"seen": req.cookies}
+
+
+@app.route("/api/empty")
+def empty(req):
+    return None
+
+
+asgi = nbroutes.asgi.app(app)
+"""
+
+TORNADO_MAIN = """
+import asyncio
+import contextlib
+import http.client
+import sys
+
+from nbroutes.server import Server
+
+
+async def main():
+    if sys.argv[1].endswith(".ipynb"):
+        from nbroutes.notebook import run_notebook_async
+
+        app = (await run_notebook_async(sys.argv[1])).app
+    else:
+        import appmod
+
+        app = appmod.app
+    server = Server(app, port=0)
+    server.start()
+    print(server.port, flush=True)
+    await asyncio.Event().wait()
+
+
+asyncio.run(main())
+"""
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(process, port, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited: {process.stderr.read().decode()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return port
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {port} after {timeout}s")
+
+
+@contextlib.contextmanager
+def serving(args, cwd, env=None):
+    """A server in a subprocess; stopped (and its pipes closed) afterwards."""
+    environ = {**os.environ, **(env or {})}
+    process = subprocess.Popen(
+        [sys.executable, *args], cwd=cwd, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        process.stderr.close()
+
+
+@contextlib.contextmanager
+def uvicorn(target, cwd, *options, env=None):
+    """``uvicorn target`` on a free port; yields the port."""
+    port = free_port()
+    args = ["-m", "uvicorn", target, "--port", str(port), "--log-level", "warning", *options]
+    with serving(args, cwd, env) as process:
+        yield wait_for_port(process, port)
+
+
+@contextlib.contextmanager
+def tornado(argument, cwd, env=None):
+    """nbroutes' Tornado ``Server`` in a subprocess on a free port; yields the port."""
+    with serving(["tornado_main.py", argument], cwd, env) as process:
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the server exited: {process.stderr.read().decode()}")
+        yield wait_for_port(process, int(line))
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    """The same app under uvicorn and under the Tornado server: ``{"uvicorn": port, "tornado": port}``."""
+    here = tmp_path_factory.mktemp("servers")
+    (here / "appmod.py").write_text(APP_MODULE)
+    (here / "tornado_main.py").write_text(TORNADO_MAIN)
+    env = {"PYTHONPATH": str(here)}
+    u_env = {**env, "CLOSED_FILE": str(here / "uvicorn-closed.txt")}
+    t_env = {**env, "CLOSED_FILE": str(here / "tornado-closed.txt")}
+    with uvicorn("appmod:asgi", here, env=u_env) as u_port, tornado("appmod", here, env=t_env) as t_port:
+        yield {"uvicorn": u_port, "tornado": t_port, "dir": here}
+
+
+def fetch(port, method, url, body=None, headers=None, chunked=False):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        if chunked:
+            conn.request(method, url, body=iter(body), headers=headers or {}, encode_chunked=True)
+        else:
+            conn.request(method, url, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        conn.close()
+
+
+COMPARED_HEADERS = ["content-type", "content-length", "transfer-encoding", "location", "allow", "etag", "set-cookie"]
+JSON_BODY = {"Content-Type": "application/json"}
+
+CASES = {
+    "json": ("GET", "/api/hello", None, {}),
+    "head": ("HEAD", "/api/hello", None, {}),
+    "text": ("GET", "/api/text", None, {}),
+    "query": ("GET", "/api/hello?a=1&a=2", None, {}),
+    "created with location": ("POST", "/api/items", b'{"name": "pen"}', JSON_BODY),
+    "list": ("GET", "/api/items", None, {}),
+    "not found": ("GET", "/api/nope", None, {}),
+    "malformed escape": ("GET", "/api/%zz", None, {}),
+    "method not allowed": ("DELETE", "/api/text", None, {}),
+    "options": ("OPTIONS", "/api/text", None, {}),
+    "trailing slash": ("GET", "/api/hello/?x=1", None, {}),
+    "off-site slash": ("GET", "//evil.example/", None, {}),
+    "etag match": ("GET", "/api/hello", None, {"If-None-Match": "etag of /api/hello"}),
+    "etag mismatch": ("GET", "/api/hello", None, {"If-None-Match": '"other"'}),
+    "invalid json": ("POST", "/api/items", b"{bad", JSON_BODY),
+    "typed": ("POST", "/api/typed", b'{"name": "pen", "price": "1.5"}', JSON_BODY),
+    "typed 422": ("POST", "/api/typed", b'{"name": "pen", "price": "cheap"}', JSON_BODY),
+    "within limit": ("POST", "/api/small", b"x" * 16, {"Content-Type": "text/plain"}),
+    "over limit": ("POST", "/api/small", b"x" * 17, {"Content-Type": "text/plain"}),
+    "over limit chunked": ("POST", "/api/small", [b"x" * 10, b"x" * 10], {"Content-Type": "text/plain"}),
+    "streaming": ("GET", "/api/stream", None, {}),
+    "cookies": ("GET", "/api/cookie", None, {"Cookie": "session=old; theme=light"}),
+    "no content": ("GET", "/api/empty", None, {}),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_uvicorn_answers_as_the_tornado_server_does(servers, case):
+    method, url, body, headers = CASES[case]
+    if headers.get("If-None-Match") == "etag of /api/hello":
+        headers = {"If-None-Match": fetch(servers["tornado"], "GET", "/api/hello")[1]["ETag"]}
+    chunked = isinstance(body, list)
+    answers = {}
+    for name in ("uvicorn", "tornado"):
+        status, got, content = fetch(servers[name], method, url, body, headers, chunked)
+        assert got["Date"], f"{name} sent no Date"
+        assert len(got.get_all("Date")) == 1
+        answers[name] = (status, content, {h: got.get_all(h) for h in COMPARED_HEADERS})
+    assert answers["uvicorn"] == answers["tornado"]
+
+
+@pytest.mark.parametrize("name", ["uvicorn", "tornado"])
+def test_a_client_leaving_a_stream_closes_the_generator(servers, name):
+    closed = servers["dir"] / f"{name}-closed.txt"
+    before = closed.read_text().count("closed") if closed.exists() else 0
+    conn = http.client.HTTPConnection("127.0.0.1", servers[name], timeout=10)
+    conn.request("GET", "/api/forever")
+    response = conn.getresponse()
+    assert response.status == 200
+    assert response.read1(64).startswith(b"tick")
+    conn.sock.shutdown(socket.SHUT_RDWR)
+    conn.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and (closed.read_text().count("closed") if closed.exists() else 0) == before:
+        time.sleep(0.02)
+    assert closed.read_text().count("closed") == before + 1
+
+
+@pytest.mark.parametrize("name", ["uvicorn", "tornado"])
+def test_after_a_413_the_next_request_is_answered(servers, name):
+    conn = http.client.HTTPConnection("127.0.0.1", servers[name], timeout=10)
+    try:
+        conn.request("POST", "/api/small", body=b"x" * (2 * 1024 * 1024), headers={"Content-Type": "text/plain"})
+        response = conn.getresponse()
+        assert (response.status, response.read()) == (413, b"Body exceeded 16b limit")
+        if response.will_close:
+            conn.close()  # the server said it closes; a new connection must work
+        conn.request("GET", "/api/hello")
+        response = conn.getresponse()
+        assert (response.status, response.read()) == (200, b'{"hello":"world"}')
+    finally:
+        conn.close()

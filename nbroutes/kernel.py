@@ -37,7 +37,10 @@ _TAG_PREFIX = "route:"
 
 
 def _parent_metadata(shell: Any) -> dict[str, Any]:
-    """The execute request's metadata (cellId, tags) when a frontend sent any."""
+    """The execute request's metadata (cellId, tags) when a frontend sent any, or what ``nbroutes serve`` set."""
+    routes = getattr(shell, _STATE_ATTR, None)
+    if routes is not None and routes.cell_metadata is not None:
+        return routes.cell_metadata  # type: ignore[no-any-return]
     kernel = getattr(shell, "kernel", None)
     if kernel is None:
         return {}
@@ -75,6 +78,9 @@ class KernelRoutes:
         self.loop: KernelLoop | None = None
         #: The last requests answered, for ``%nbroutes log``.
         self.log = AccessLog()
+        #: The running cell's metadata (cellId, tags) when no kernel sends an execute request:
+        #: ``nbroutes serve`` runs a notebook's cells itself and sets this for each one.
+        self.cell_metadata: dict[str, Any] | None = None
 
     def observe(self, request: Request, response: Response, seconds: float, size: int) -> None:
         """After each response: log it, tick its route's card, tell data browsers if the data changed."""

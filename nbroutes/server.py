@@ -71,10 +71,19 @@ class _Exchange(httputil.HTTPMessageDelegate):
         "exceeded",
         "task",
         "observer",
+        "active",
     )
 
-    def __init__(self, app: App, connection: httputil.HTTPConnection, observer: Observer | None = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        connection: httputil.HTTPConnection,
+        observer: Observer | None = None,
+        active: set[_Exchange] | None = None,
+    ) -> None:
         self.app = app
+        #: The server's requests in flight, which ``Server.drain`` waits for; this one is in it from its headers on.
+        self.active = active
         self.observer = observer
         self.connection = connection
         self.chunks: list[bytes] = []
@@ -89,6 +98,8 @@ class _Exchange(httputil.HTTPMessageDelegate):
         headers: httputil.HTTPHeaders,
     ) -> Awaitable[None] | None:
         assert isinstance(start_line, httputil.RequestStartLine)
+        if self.active is not None:
+            self.active.add(self)
         self.start_line = start_line
         self.headers = headers
         if "Content-Length" in headers or "Transfer-Encoding" in headers:
@@ -128,9 +139,17 @@ class _Exchange(httputil.HTTPMessageDelegate):
         )
         self.chunks = []
         self.task = asyncio.ensure_future(self._respond(request))
+        if self.active is not None:
+            self.task.add_done_callback(lambda _: self._done())
+
+    def _done(self) -> None:
+        if self.active is not None:
+            self.active.discard(self)
 
     def on_connection_close(self) -> None:
-        if self.task is not None and not self.task.done():
+        if self.task is None:
+            self._done()  # the client left before its request was complete
+        elif not self.task.done():
             self.task.cancel()  # stops a streaming response whose client went away
 
     async def _respond(self, request: Request) -> None:
@@ -202,9 +221,10 @@ class _Delegate(httputil.HTTPServerConnectionDelegate):
     def __init__(self, app: App, observer: Observer | None) -> None:
         self.app = app
         self.observer = observer
+        self.active: set[_Exchange] = set()
 
     def start_request(self, server_conn: object, request_conn: httputil.HTTPConnection) -> httputil.HTTPMessageDelegate:
-        return _Exchange(self.app, request_conn, self.observer)
+        return _Exchange(self.app, request_conn, self.observer, self.active)
 
 
 class Server:
@@ -222,24 +242,61 @@ class Server:
         self.port = port
         self.requested_port = port
         self._http: HTTPServer | None = None
+        self._delegate: _Delegate | None = None
         self._sockets: list[socket.socket] = []
 
     @property
     def running(self) -> bool:
         return self._http is not None
 
-    def start(self, *, search: bool = True) -> int:
+    def start(self, *, search: bool = True, sockets: list[socket.socket] | None = None) -> int:
         """Start listening; returns the port. Must be called with the event loop running or about to run.
+
+        ``sockets`` are listening sockets bound already (by a parent process that forks
+        workers sharing them); without them the server binds ``host:port`` itself.
 
         Raises PortInUseError if the port (and, with ``search``, the next 100) are taken.
         """
         if self._http is not None:
             return self.port
-        self._sockets, self.port = _bind(self.host, self.requested_port, search)
-        server = HTTPServer(_Delegate(self.app, self.observer), xheaders=False, max_body_size=100 * 1024**2)
+        if sockets:
+            self._sockets, self.port = list(sockets), sockets[0].getsockname()[1]
+        else:
+            self._sockets, self.port = _bind(self.host, self.requested_port, search)
+        self._delegate = _Delegate(self.app, self.observer)
+        server = HTTPServer(self._delegate, xheaders=False, max_body_size=100 * 1024**2)
         server.add_sockets(self._sockets)
         self._http = server
         return self.port
+
+    def swap_app(self, app: App) -> None:
+        """Serve ``app`` from the next request on; requests in flight finish with the App they started with."""
+        self.app = app
+        if self._delegate is not None:
+            self._delegate.app = app
+
+    @property
+    def in_flight(self) -> int:
+        """How many requests have arrived and not been answered yet."""
+        return len(self._delegate.active) if self._delegate is not None else 0
+
+    async def drain(self, timeout: float = 10.0) -> bool:
+        """Stop listening, wait up to ``timeout`` seconds for the requests in flight, then close every connection.
+
+        Returns False when requests were still running at the deadline (they are cut off).
+        """
+        server, self._http = self._http, None
+        if server is None:
+            return True
+        server.stop()
+        self._sockets = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.in_flight and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        finished = not self.in_flight
+        await server.close_all_connections()
+        return finished
 
     def stop(self) -> None:
         """Stop listening at once (the port is free when this returns) and close open connections."""

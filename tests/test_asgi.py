@@ -738,3 +738,53 @@ def test_after_a_413_the_next_request_is_answered(servers, name):
         assert (response.status, response.read()) == (200, b'{"hello":"world"}')
     finally:
         conn.close()
+
+
+def todo_requests(port):
+    """Create a todo, list them, read the stats: (status, Location, body) of each."""
+    answers = []
+    for method, url, body in [
+        ("POST", "/api/todos", b'{"title": "Deploy it"}'),
+        ("GET", "/api/todos", None),
+        ("GET", "/api/todos/stats", None),
+    ]:
+        status, headers, content = fetch(port, method, url, body, JSON_BODY if body else {})
+        answers.append((status, headers["Location"], json.loads(content)))
+    return answers
+
+
+def test_the_todo_notebook_under_uvicorn_answers_as_under_tornado(todo_notebook):
+    here = todo_notebook.parent
+    (here / "tornado_main.py").write_text(TORNADO_MAIN)
+    twin = here / "twin"  # its own todo.db
+    twin.mkdir()
+    shutil.copy(todo_notebook, twin / todo_notebook.name)
+    env = {"NBROUTES_NOTEBOOK": str(todo_notebook)}
+    with uvicorn("nbroutes.asgi:from_env", here, "--factory", env=env) as u_port:
+        with tornado(str(twin / todo_notebook.name), here) as t_port:
+            under_uvicorn, under_tornado = todo_requests(u_port), todo_requests(t_port)
+    assert under_uvicorn == under_tornado
+    (made, location, todo), (_, _, listed), (_, _, stats) = under_uvicorn
+    assert made == 201
+    assert location == f"/api/todos/{todo['id']}"
+    assert todo["title"] == "Deploy it"
+    assert [t["title"] for t in listed] == ["Read the quick start", "Build a todo API", "Deploy it"]
+    assert stats == {"total": 3, "done": 1, "open": 2}
+
+
+def test_the_todo_notebook_with_two_uvicorn_workers(todo_notebook):
+    env = {"NBROUTES_NOTEBOOK": todo_notebook.name}  # relative to uvicorn's directory
+    with uvicorn("nbroutes.asgi:from_env", todo_notebook.parent, "--factory", "--workers", "2", env=env) as port:
+        deadline = time.monotonic() + 15
+        while True:  # the port is open before both workers have run the notebook
+            status, _, _ = fetch(port, "GET", "/api/todos/stats")
+            if status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        made = [fetch(port, "POST", "/api/todos", b'{"title": "t%d"}' % i, JSON_BODY) for i in range(6)]
+        assert [status for status, _, _ in made] == [201] * 6
+        _, _, listed = fetch(port, "GET", "/api/todos")
+        _, _, stats = fetch(port, "GET", "/api/todos/stats")
+    titles = [t["title"] for t in json.loads(listed)]
+    assert titles[-6:] == [f"t{i}" for i in range(6)]  # every worker wrote to the one file
+    assert json.loads(stats)["total"] == len(titles)

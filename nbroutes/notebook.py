@@ -212,8 +212,10 @@ def run_notebook(path: str | os.PathLike[str], *, skip_tag: str = SKIP_TAG) -> N
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(run_notebook_async(path, skip_tag=skip_tag))
-    raise RuntimeError("run_notebook cannot run inside an event loop; use await run_notebook_async(path)")
+        pass  # none running: good (and asyncio.run outside this block, or cells' errors would chain to this one)
+    else:
+        raise RuntimeError("run_notebook cannot run inside an event loop; use await run_notebook_async(path)")
+    return asyncio.run(run_notebook_async(path, skip_tag=skip_tag))
 
 
 async def run_notebook_async(path: str | os.PathLike[str], *, skip_tag: str = SKIP_TAG) -> NotebookRun:

@@ -1,0 +1,189 @@
+"""load_notebook / run_notebook: a notebook's cells run in-process into a fresh App, as a kernel would run them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from IPython import get_ipython
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from nbroutes.notebook import NotebookError, load_notebook, run_notebook, run_notebook_async
+from nbroutes.testing import TestClient
+
+
+def write(path: Path, *cells: Any) -> Path:
+    """A notebook of ``cells``: strings are code cells, (source, tags) pairs are tagged code cells."""
+    made = []
+    for cell in cells:
+        if isinstance(cell, tuple):
+            made.append(new_code_cell(cell[0], metadata={"tags": list(cell[1])}))
+        elif cell.startswith("# "):
+            made.append(new_markdown_cell(cell))
+        else:
+            made.append(new_code_cell(cell))
+    nbformat.write(new_notebook(cells=made), path)
+    return path
+
+
+def get(app: Any, path: str) -> Any:
+    async def call() -> Any:
+        return await TestClient(app).get(path)
+
+    return asyncio.run(call())
+
+
+def test_route_cells_magic_and_tag(tmp_path: Path) -> None:
+    nb = write(
+        tmp_path / "api.ipynb",
+        "%load_ext nbroutes",
+        "%%route /api/users/[id]\ndef GET(req):\n    return {'id': req.query['id']}",
+        ("def GET(req):\n    return {'tagged': True}", ["route:/api/tagged"]),
+        ("{'body': req.method}", ["route:POST:/api/only-post"]),
+    )
+    app = load_notebook(nb)
+    assert sorted(r.pattern.text for r in app.router.routes) == ["/api/only-post", "/api/tagged", "/api/users/[id]"]
+    assert get(app, "/api/users/42").json() == {"id": "42"}
+    assert get(app, "/api/tagged").json() == {"tagged": True}
+    assert get(app, "/api/only-post").status_code == 405
+
+
+def test_routes_belong_to_their_cells(tmp_path: Path) -> None:
+    nb = write(
+        tmp_path / "api.ipynb",
+        "# Title",
+        "%load_ext nbroutes",
+        "%%route /api/a\n'a'",
+        "import nbroutes\nnbroutes.middleware(nbroutes.cors(['http://localhost:3000']))",
+    )
+    run = run_notebook(nb)
+    (route,) = run.app.router.routes
+    cell = run.cell_of(route)
+    assert cell is not None and (cell.number, cell.index, cell.first_line) == (2, 2, "%%route /api/a")
+    assert len(run.app.middleware) == 1
+    assert get(run.app, "/api/a").text == "a"
+
+
+def test_skip_tag_is_not_run(tmp_path: Path) -> None:
+    nb = write(
+        tmp_path / "api.ipynb",
+        "%load_ext nbroutes",
+        ("raise RuntimeError('a skipped cell ran')", ["nbroutes:skip"]),
+        ("%%route /api/skipped\n'no'", ["nbroutes:skip", "other"]),
+        "%%route /api/kept\n'yes'",
+    )
+    run = run_notebook(nb)
+    assert [r.pattern.text for r in run.app.router.routes] == ["/api/kept"]
+    assert [c.skipped for c in run.cells] == [False, True, True, False]
+    write(nb, "%load_ext nbroutes", ("%%route /api/other\n'no'", ["other"]), "%%route /api/kept\n'yes'")
+    assert [r.pattern.text for r in load_notebook(nb, skip_tag="other").router.routes] == ["/api/kept"]
+
+
+def test_a_failing_cell_names_itself(tmp_path: Path) -> None:
+    nb = write(
+        tmp_path / "broken.ipynb",
+        "# Intro",
+        "%load_ext nbroutes",
+        "# More words",
+        "\ntotal = 1\ntotal / 0  # boom",
+        "%%route /api/never\n'never'",
+    )
+    with pytest.raises(NotebookError) as caught:
+        load_notebook(nb)
+    error = caught.value
+    assert (error.number, error.index) == (2, 3)
+    assert error.cell is not None and error.cell.first_line == "total = 1"
+    assert "ZeroDivisionError" in error.traceback and "total / 0  # boom" in error.traceback
+    assert "code cell 2 (notebook cell 4) failed: total = 1" in str(error)
+
+
+def test_a_usage_error_in_a_route_cell_is_a_failure(tmp_path: Path) -> None:
+    nb = write(tmp_path / "bad.ipynb", "%load_ext nbroutes", "%%route /api/[id\n'x'")
+    with pytest.raises(NotebookError) as caught:
+        load_notebook(nb)
+    assert caught.value.number == 2 and caught.value.traceback.startswith("UsageError: %%route")
+
+
+def test_not_a_notebook(tmp_path: Path) -> None:
+    path = tmp_path / "x.ipynb"
+    path.write_text("{not json")
+    with pytest.raises(NotebookError, match="cannot read the notebook") as caught:
+        load_notebook(path)
+    assert caught.value.cell is None
+
+
+def test_each_load_has_a_fresh_namespace_and_fresh_routes(tmp_path: Path) -> None:
+    nb = write(
+        tmp_path / "api.ipynb",
+        "%load_ext nbroutes",
+        "runs = globals().get('runs', 0) + 1",
+        "%%route /api/runs\nruns",
+    )
+    first = run_notebook(nb)
+    second = run_notebook(nb)
+    assert first.namespace["runs"] == second.namespace["runs"] == 1
+    assert first.namespace is not second.namespace
+    write(tmp_path / "api.ipynb", "%load_ext nbroutes", "%%route /api/new\n'new'")
+    third = load_notebook(nb)
+    assert [r.pattern.text for r in third.router.routes] == ["/api/new"]
+    assert get(first.app, "/api/runs").json() == 1  # the old App keeps working on its own namespace
+
+
+def test_runs_in_the_notebooks_directory_and_puts_the_shell_back(tmp_path: Path) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    nb = write(
+        folder / "api.ipynb",
+        "%load_ext nbroutes",
+        "import os, nbroutes\nhere = os.getcwd()\ndb = nbroutes.db('here.db')\ndb['t'].insert({'a': 1})",
+    )
+    before = os.getcwd()
+    run = run_notebook(nb)
+    assert run.namespace["here"] == str(folder.resolve())
+    assert (folder / "here.db").exists()
+    assert os.getcwd() == before
+    assert get_ipython() is None
+
+
+def test_displays_widgets_and_prints_make_no_noise(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    nb = write(
+        tmp_path / "api.ipynb",
+        "%load_ext nbroutes",
+        "import ipywidgets\nfrom IPython.display import display, Markdown\ndisplay(Markdown('*hi*'))\n"
+        "ipywidgets.IntSlider(3)",
+        "print('printed by a cell')\n%routes",
+        "%%route /api/a\n'a'",
+        "import nbroutes\nnbroutes.RequestWidget('GET', '/api/a')",
+    )
+    run = run_notebook(nb)
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")
+    assert "printed by a cell" in run.output
+
+
+def test_cells_can_call_their_own_routes(tmp_path: Path) -> None:
+    nb = write(
+        tmp_path / "api.ipynb",
+        "%load_ext nbroutes",
+        "%%route /api/a\n{'a': 1}",
+        "from tornado.httpclient import AsyncHTTPClient\nimport nbroutes\n"
+        "response = await AsyncHTTPClient().fetch(nbroutes.url('/api/a'))\nbody = response.body",
+    )
+    run = run_notebook(nb)
+    assert run.namespace["body"] == b'{"a":1}'
+    assert ":8000" not in run.output  # the private server never takes the serve port
+
+
+def test_run_notebook_inside_a_loop_asks_for_the_async_one(tmp_path: Path) -> None:
+    nb = write(tmp_path / "api.ipynb", "%load_ext nbroutes", "%%route /api/a\n'a'")
+
+    async def inside() -> int:
+        with pytest.raises(RuntimeError, match="run_notebook_async"):
+            run_notebook(nb)
+        return len((await run_notebook_async(nb)).app.router.routes)
+
+    assert asyncio.run(inside()) == 1

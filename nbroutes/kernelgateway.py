@@ -58,6 +58,8 @@ _VERBS = ("GET", "POST", "PUT", "DELETE")
 _PLAIN = "text/plain"
 _TORNADO_DEFAULT_TYPE = "text/html; charset=UTF-8"  # what Tornado sends when a handler set no Content-Type
 _FORM = "application/x-www-form-urlencoded"
+# Segment text that means the same as a regular expression and as plain text ('.' aside: read as a dot).
+_LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9._~!&',;=@-]+")
 _NBROUTES_MAGIC = re.compile(r"^\s*(%load_ext\s+nbroutes\b|%%route\b|import\s+nbroutes\b|from\s+nbroutes\b)", re.M)
 
 
@@ -382,6 +384,12 @@ def _pattern(path: str, names_at: dict[tuple[str, ...], str]) -> tuple[str, list
             shape.append(":")
         elif ":" in segment:
             raise KernelGatewayNotebookError(f"{path}: write {segment!r} as a whole segment, e.g. /items/:id")
+        elif not _LITERAL_SEGMENT.fullmatch(segment):
+            # Kernel Gateway's paths are regular expressions; nbroutes matches plain text, and [x] is a parameter.
+            raise KernelGatewayNotebookError(
+                f"{path}: segment {segment!r} is a regular expression or has characters a path cannot hold; "
+                "write plain text and use :name for the part that varies"
+            )
         else:
             parts.append(segment)
             shape.append(segment)
@@ -408,10 +416,6 @@ def build_app(
     Raises KernelGatewayNotebookError for a notebook with no endpoints or a path nbroutes cannot serve, and
     StartupCellError when a startup cell raises.
     """
-    if shell is None:
-        from IPython.core.interactiveshell import InteractiveShell
-
-        shell = InteractiveShell.instance()
     sources = _code_sources(nb)
     endpoints = _annotated(sources, API_CELL)
     if not endpoints:
@@ -419,13 +423,23 @@ def build_app(
             "No endpoints were discovered: start an endpoint cell with a line such as '# GET /hello'"
         )
     infos = _annotated(sources, RESPONSE_CELL)
+    names_at: dict[tuple[str, ...], str] = {}
+    planned: dict[str, tuple[str, list[tuple[str, str]]]] = {}  # pattern -> (path, names)
+    for path in endpoints:
+        pattern, names = _pattern(path, names_at)
+        if pattern in planned:
+            # Tornado tries its patterns in order, so the first of two paths that match alike takes every request.
+            Console(path).warn(f"matches the same requests as {planned[pattern][0]}, which answers them")
+            continue
+        planned[pattern] = (path, names)
+    if shell is None:
+        from IPython.core.interactiveshell import InteractiveShell
+
+        shell = InteractiveShell.instance()
     app = App()
     kernel = NotebookKernel(shell, directory)
-    names_at: dict[tuple[str, ...], str] = {}
     cell_routes: set[str] = set()
-    seen: dict[str, str] = {}
-    for path, verbs in endpoints.items():
-        pattern, names = _pattern(path, names_at)
+    for pattern, (path, names) in planned.items():
         owner = f"{OWNER} {path}"
         console = Console(path)
         handlers = {
@@ -433,13 +447,8 @@ def build_app(
                 CellEndpoint(kernel, path, source, infos.get(path, {}).get(verb), names, console).answer,
                 f"{verb} {path}",
             )
-            for verb, source in verbs.items()
+            for verb, source in endpoints[path].items()
         }
-        if pattern in seen:
-            # Tornado tries its patterns in order, so the first of two paths that match alike takes every request.
-            Console(path).warn(f"matches the same requests as {seen[pattern]}, which answers them")
-            continue
-        seen[pattern] = path
         app.add(pattern, handlers, owner=owner, body_limit=None, console=console)
         cell_routes.add(owner)
     if SWAGGER_PATH not in endpoints:

@@ -165,8 +165,10 @@ def _operation(
     return op
 
 
-def build_openapi(app: App, *, title: str = "nbroutes", version: str = "0.1.0") -> dict[str, Any]:
-    """The OpenAPI 3.1 document of ``app``'s routes as they are now."""
+def build_openapi(
+    app: App, *, title: str = "nbroutes", version: str = "0.1.0", server_url: str | None = None
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``app``'s routes as they are now; ``server_url`` is where clients reach them."""
     schemas = _Schemas()
     paths: dict[str, dict[str, Any]] = {}
     for route in app.router.routes:
@@ -183,9 +185,11 @@ def build_openapi(app: App, *, title: str = "nbroutes", version: str = "0.1.0") 
                 if len(_openapi_path(route.pattern)) > 1:
                     op["operationId"] += "_" + str(len(path_params))
                 item[method.lower()] = op
+    document: dict[str, Any] = {"openapi": "3.1.0", "info": {"title": title, "version": version}}
+    if server_url is not None:
+        document["servers"] = [{"url": server_url}]
     return {
-        "openapi": "3.1.0",
-        "info": {"title": title, "version": version},
+        **document,
         "paths": paths,
         "components": {"schemas": schemas.components},
     }
@@ -233,9 +237,10 @@ def serve_internal(app: App, request: Request) -> Response:
     path = request.path[len(INTERNAL_PREFIX) :]
     if path == "openapi.json":
         cache: _OpenAPICache = app.__dict__.setdefault("_openapi_cache", _OpenAPICache())
-        key = app.router.version
+        server_url = _proxied_prefix(request)
+        key = (app.router.version, server_url)
         if cache.key != key:
-            cache.body, cache.key = dumps(build_openapi(app)), key
+            cache.body, cache.key = dumps(build_openapi(app, server_url=server_url)), key
         return Response(cache.body, 200, content_type="application/json")
     if path in ("docs", "docs/"):
         if path == "docs/":
@@ -244,6 +249,24 @@ def serve_internal(app: App, request: Request) -> Response:
     if path.startswith("docs/"):
         return _asset(path[len("docs/") :])
     return Response.json({"error": "Not Found", "detail": f"No route matches {request.path}"}, 404)
+
+
+def _proxied_prefix(request: Request) -> str | None:
+    """Under JupyterHub or Binder, where browsers reach this server: ``$JUPYTERHUB_SERVICE_PREFIX/proxy/<port>``.
+
+    Swagger UI's "Try it out" sends requests to the document's server, so without this it would call
+    ``/api/...`` on the hub's origin. jupyter-server-proxy says which prefix it serves from in
+    ``X-Forwarded-Context``; a request from elsewhere (``curl`` in a terminal) names the port in ``Host``.
+    """
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
+    if not prefix:
+        return None
+    base = prefix.rstrip("/") + "/proxy/"
+    context = request.headers.get("X-Forwarded-Context", "")
+    if context.startswith(base) and re.fullmatch(r"[A-Za-z0-9.:-]+", context[len(base) :]):
+        return context
+    port = request.headers.get("Host", "").rpartition(":")[2]
+    return base + port if port.isdigit() else None
 
 
 def _asset(name: str) -> Response:

@@ -315,7 +315,7 @@ class CellEndpoint:
     def _failed(self, req: Request, output: CellOutput) -> Response:
         exc = output.error
         assert exc is not None
-        self.console.error(f"{req.method} {req.url} raised {type(exc).__name__}: {exc}", exc)  # type: ignore[arg-type]
+        self.console.error(f"{req.method} {req.url} raised {type(exc).__name__}: {exc}", exc)
         return Response(output.error_text.encode(), 500, content_type=_PLAIN)
 
 
@@ -401,6 +401,12 @@ def _pattern(path: str, names_at: dict[tuple[str, ...], str]) -> tuple[str, list
     return text, names
 
 
+def _language(nb: nbformat.NotebookNode) -> str:
+    metadata = nb.get("metadata", {})
+    name = metadata.get("language_info", {}).get("name") or metadata.get("kernelspec", {}).get("language") or ""
+    return str(name).lower()
+
+
 def build_app(
     nb: nbformat.NotebookNode,
     shell: InteractiveShell | None = None,
@@ -416,6 +422,11 @@ def build_app(
     Raises KernelGatewayNotebookError for a notebook with no endpoints or a path nbroutes cannot serve, and
     StartupCellError when a startup cell raises.
     """
+    language = _language(nb)
+    if language not in ("", "python"):
+        raise KernelGatewayNotebookError(
+            f"this notebook's kernel runs {language}, and nbroutes runs cells in Python: serve it with Kernel Gateway"
+        )
     sources = _code_sources(nb)
     endpoints = _annotated(sources, API_CELL)
     if not endpoints:

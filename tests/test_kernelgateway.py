@@ -309,6 +309,13 @@ def test_notebooks_nbroutes_cannot_serve(sources: tuple[str, ...], message: str,
         build_app(_notebook(*sources), None, directory=tmp_path)
 
 
+def test_a_notebook_in_another_language_is_left_to_kernel_gateway(tmp_path: Path) -> None:
+    nb = _notebook("# GET /hello\ncat('hi')")
+    nb.metadata["language_info"] = {"name": "R"}
+    with pytest.raises(KernelGatewayNotebookError, match="runs r, and nbroutes runs cells in Python"):
+        build_app(nb, None, directory=tmp_path)
+
+
 def test_a_failing_startup_cell_stops_the_start_and_leaves_the_environment_as_it_was(
     tmp_path: Path,
 ) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
@@ -121,8 +120,8 @@ class ASGIApp:
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self.notebook is not None:
-                    _close_databases()
+                # The notebook's databases stay open: Mangum runs a whole lifespan around every Lambda
+                # invocation, and the App outlives it. WAL with synchronous=FULL leaves nothing to flush.
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -210,13 +209,6 @@ async def _load_notebook(path: Path) -> App:
 
     run = await run_notebook_async(path)
     return run.app
-
-
-def _close_databases() -> None:
-    """Close the notebook's shared SQLite connections (checkpointing the WAL), if it opened any."""
-    data = sys.modules.get("nbroutes.data")  # not imported means no database was opened
-    if data is not None:
-        data.close_all()
 
 
 def _route_path(scope: Scope, root_path: str) -> str:

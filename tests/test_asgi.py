@@ -439,9 +439,9 @@ def todo_notebook(tmp_path):
 def test_lifespan_runs_the_notebook_and_serves_its_routes(todo_notebook):
     asgi = nbroutes.asgi.app(todo_notebook)
 
-    async def run():
-        events = asyncio.Queue()
-        answers = []
+    async def cycle(*requests):
+        """One lifespan around ``requests``, as Mangum runs one around every Lambda invocation."""
+        events, answers = asyncio.Queue(), []
 
         async def send(message):
             answers.append(message)
@@ -450,21 +450,29 @@ def test_lifespan_runs_the_notebook_and_serves_its_routes(todo_notebook):
         life = asyncio.ensure_future(asgi({"type": "lifespan", "asgi": {"version": "3.0"}}, events.get, send))
         while not answers:
             await asyncio.sleep(0.01)
-        headers = [("Content-Type", "application/json")]
-        made = await exchange(asgi, http_scope("POST", "/api/todos", headers=headers), [b'{"title": "Deploy it"}'])
-        listed = await exchange(asgi, http_scope("GET", "/api/todos"))
-        stats = await exchange(asgi, http_scope("GET", "/api/todos/stats"))
+        assert answers[0]["type"] == "lifespan.startup.complete", answers
+        done = []
+        for method, path, headers, body in requests:
+            done.append(Exchange(*await exchange(asgi, http_scope(method, path, headers=headers), body)))
         events.put_nowait({"type": "lifespan.shutdown"})
         await asyncio.wait_for(life, 5)
-        return answers, [Exchange(*made), Exchange(*listed), Exchange(*stats)]
+        assert [a["type"] for a in answers] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+        return done
 
-    answers, (made, listed, stats) = asyncio.run(run())
-    assert [a["type"] for a in answers] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    async def run():
+        json_body = [("Content-Type", "application/json")]
+        [made] = await cycle(("POST", "/api/todos", json_body, [b'{"title": "Deploy it"}']))
+        app_of_first_cycle = asgi.app
+        listed, stats = await cycle(("GET", "/api/todos", [], [b""]), ("GET", "/api/todos/stats", [], [b""]))
+        assert asgi.app is app_of_first_cycle  # the notebook ran once
+        return made, listed, stats
+
+    made, listed, stats = asyncio.run(run())
     assert made.status == 201, made.body
     assert made.headers["location"] == f"/api/todos/{made.json()['id']}"
     assert "Deploy it" in [row["title"] for row in listed.json()]
     assert stats.json() == {"total": 3, "done": 1, "open": 2}
-    assert (todo_notebook.parent / "todo.db").exists()  # the notebook's own directory
+    assert (todo_notebook.parent / "todo.db").exists()  # made in the notebook's own directory
 
 
 # -- under real servers: uvicorn and nbroutes' Tornado server, side by side ----------------

@@ -796,3 +796,17 @@ def test_the_todo_notebook_with_two_uvicorn_workers(todo_notebook):
     titles = [t["title"] for t in json.loads(listed)]
     assert titles[-6:] == [f"t{i}" for i in range(6)]  # every worker wrote to the one file
     assert json.loads(stats)["total"] == len(titles)
+
+
+def test_a_failing_cell_stops_uvicorn_at_startup_and_names_the_cell(todo_notebook):
+    notebook = json.loads(todo_notebook.read_text())
+    position = [i for i, cell in enumerate(notebook["cells"]) if cell["cell_type"] == "code"][2]
+    notebook["cells"][position]["source"] = "raise ValueError('no table')"
+    todo_notebook.write_text(json.dumps(notebook))
+    command = [sys.executable, "-m", "uvicorn", "nbroutes.asgi:from_env", "--factory", "--port", str(free_port())]
+    env = {**os.environ, "NBROUTES_NOTEBOOK": str(todo_notebook)}
+    done = subprocess.run(command, cwd=todo_notebook.parent, env=env, capture_output=True, text=True, timeout=20)
+    assert done.returncode != 0
+    assert f"code cell 3 (notebook cell {position + 1}) failed" in done.stderr
+    assert "ValueError: no table" in done.stderr
+    assert "Application startup failed" in done.stderr

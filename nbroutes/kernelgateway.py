@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from http.client import responses as _REASONS
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_to_bytes
 
 from .app import App
 from .handlers import Endpoint
@@ -58,6 +58,7 @@ _VERBS = ("GET", "POST", "PUT", "DELETE")
 _PLAIN = "text/plain"
 _TORNADO_DEFAULT_TYPE = "text/html; charset=UTF-8"  # what Tornado sends when a handler set no Content-Type
 _FORM = "application/x-www-form-urlencoded"
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # Segment text that means the same as a regular expression and as plain text ('.' aside: read as a dot).
 _LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9._~!&',;=@-]+")
 _NBROUTES_MAGIC = re.compile(r"^\s*(%load_ext\s+nbroutes\b|%%route\b|import\s+nbroutes\b|from\s+nbroutes\b)", re.M)
@@ -115,7 +116,7 @@ def swagger_document(nb: nbformat.NotebookNode, title: str) -> dict[str, Any]:
 def _tornado_qs(text: str) -> dict[str, list[str]]:
     """Tornado's ``parse_qs_bytes`` then Kernel Gateway's ``parse_args``: names as Latin-1, values as UTF-8."""
     parsed = parse_qs(text, keep_blank_values=True, encoding="latin-1")
-    return {name: [v.encode("latin-1").decode("utf-8", "replace") for v in values] for name, values in parsed.items()}
+    return {name: [v.encode("latin-1").decode("utf-8") for v in values] for name, values in parsed.items()}
 
 
 def _header_name(name: str) -> str:
@@ -125,7 +126,7 @@ def _header_name(name: str) -> str:
 def _body(request: Request) -> Any:
     """Kernel Gateway's ``parse_body``: JSON and form bodies parsed, anything else the text as sent."""
     raw = request.raw_body
-    text = raw.decode("utf-8", "replace") if raw else ""
+    text = raw.decode("utf-8") if raw else ""
     content_type = request.headers.get("content-type", _PLAIN)
     if content_type == _FORM:
         return _tornado_qs(raw.decode("latin-1"))
@@ -151,7 +152,10 @@ def _body(request: Request) -> Any:
 
 
 def request_json(request: Request, path_params: Mapping[str, str]) -> str:
-    """The ``REQUEST`` string Kernel Gateway sets before running an endpoint cell."""
+    """The ``REQUEST`` string Kernel Gateway sets before running an endpoint cell.
+
+    Raises UnicodeDecodeError when the body or a query value is not UTF-8.
+    """
     headers: dict[str, str | list[str]] = {}
     for name, value in request.headers.raw():
         key = _header_name(name)
@@ -288,7 +292,12 @@ class CellEndpoint:
 
     def answer(self, req: Request) -> Response:
         """Run the endpoint's cells for ``req``; the answer Kernel Gateway's handler gives."""
-        self.kernel.shell.user_ns["REQUEST"] = request_json(req, {kg: req.params[ours] for ours, kg in self.names})
+        try:
+            self.kernel.shell.user_ns["REQUEST"] = request_json(req, {kg: req.params[ours] for ours, kg in self.names})
+        except UnicodeDecodeError:
+            # Kernel Gateway's handler has set its 200 and text/plain when decoding fails, and sends just that.
+            self.console.warn(f"{req.method} {req.url}: the body or query is not UTF-8, so no cell ran")
+            return Response(b"", 200, content_type=_PLAIN)
         output = self.kernel.run(self.source)
         if output.error is not None:
             return self._failed(req, output)
@@ -319,17 +328,28 @@ class CellEndpoint:
         return Response(output.error_text.encode(), 500, content_type=_PLAIN)
 
 
-def _tornado_error(status: int) -> Response:
-    """Kernel Gateway's ``JSONErrorsMixin`` body for an error Tornado raised (404, or 405 for other methods)."""
-    body = json.dumps({"reason": _REASONS.get(status, "Unknown HTTP Error"), "message": ""})
+def _tornado_error(status: int, message: str = "") -> Response:
+    """Kernel Gateway's ``JSONErrorsMixin`` body for an error Tornado raised (400, 404, 405)."""
+    body = json.dumps({"reason": _REASONS.get(status, "Unknown HTTP Error"), "message": message})
     return Response(body.encode(), status, content_type="application/json")
+
+
+def _not_found(path: str) -> Response:
+    """The answer of Kernel Gateway's catch-all ``/(.*)``: 404, or 400 when the path's bytes are not UTF-8."""
+    rest = unquote_to_bytes(path[1:])
+    try:
+        rest.decode("utf-8")
+    except UnicodeDecodeError:
+        return _tornado_error(400, f"Invalid unicode in url: {rest[:40]!r}")
+    return _tornado_error(404)
 
 
 class _KernelGatewayRules:
     """Middleware: the answers Tornado and Kernel Gateway give before a cell runs (404, 405, OPTIONS)."""
 
-    def __init__(self, app: App, cell_routes: set[str]) -> None:
+    def __init__(self, app: App, cell_routes: dict[str, dict[str, str]]) -> None:
         self.app = app
+        #: owner -> {nbroutes' parameter name: the notebook's}, for the routes of endpoint cells.
         self.cell_routes = cell_routes
 
     def __call__(self, req: Request, call_next: CallNext) -> Response | None:
@@ -338,13 +358,15 @@ class _KernelGatewayRules:
         if path.startswith(INTERNAL_PREFIX):
             return None
         if len(path) > 1 and path.endswith("/"):
-            return _tornado_error(404)  # Tornado's patterns end in '$': no redirect to the path without '/'
+            return _not_found(path)  # Tornado's patterns end in '$': no redirect to the path without '/'
+        if _STRAY_PERCENT.search(path):
+            path = req.path = _STRAY_PERCENT.sub("%25", path)  # Tornado keeps a '%' that starts no escape
         try:
             found = self.app.router.match(path)
         except MalformedPathError:
-            return None  # nbroutes' 400
+            return self._not_utf8(path)
         if found is None:
-            return _tornado_error(404)
+            return _not_found(path)
         route = found[0]
         method = req.method
         if method in route.endpoints:
@@ -354,6 +376,26 @@ class _KernelGatewayRules:
         if method in _VERBS and route.owner in self.cell_routes:
             return Response(b"", 405, content_type=_TORNADO_DEFAULT_TYPE)  # UnsupportedMethodError: no body
         return _tornado_error(405)
+
+    def _not_utf8(self, path: str) -> Response:
+        """Tornado's 400 for a path parameter whose bytes are not UTF-8, or its 404 when no route takes the path."""
+        segments = path[1:].split("/")
+        bad: dict[int, bytes] = {}
+        for index, segment in enumerate(segments):
+            raw = unquote_to_bytes(segment)
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                bad[index] = raw
+                segments[index] = "%00"  # no static segment holds NUL, so only a parameter can take it
+        found = self.app.router.match("/" + "/".join(segments))
+        if found is None:
+            return _not_found(path)
+        route = found[0]
+        index = min(bad)
+        ours = route.pattern.segments[index].value
+        name = self.cell_routes.get(route.owner, {}).get(ours, ours)
+        return _tornado_error(400, f"Invalid unicode in {name}: {bad[index][:40]!r}")
 
 
 def _pattern(path: str, names_at: dict[tuple[str, ...], str]) -> tuple[str, list[tuple[str, str]]]:
@@ -449,7 +491,7 @@ def build_app(
         shell = InteractiveShell.instance()
     app = App()
     kernel = NotebookKernel(shell, directory)
-    cell_routes: set[str] = set()
+    cell_routes: dict[str, dict[str, str]] = {}
     for pattern, (path, names) in planned.items():
         owner = f"{OWNER} {path}"
         console = Console(path)
@@ -461,7 +503,7 @@ def build_app(
             for verb, source in endpoints[path].items()
         }
         app.add(pattern, handlers, owner=owner, body_limit=None, console=console)
-        cell_routes.add(owner)
+        cell_routes[owner] = dict(names)
     if SWAGGER_PATH not in endpoints:
         title = os.path.basename(filename or "notebook")
         body = json.dumps(swagger_document(nb, title.split(".")[0] if title.find(".") > 0 else title)).encode()

@@ -247,6 +247,16 @@ REQUESTS: list[tuple[str, str, str, bytes | None, Headers]] = [
     ("request_details", "GET", "/only-delete", None, ()),
     ("request_details", "DELETE", "/only-delete", None, ()),
     ("request_details", "GET", "/_api/spec/swagger.json", None, ()),
+    # Bytes that are not UTF-8, and a '%' that starts no escape.
+    ("request_details", "POST", "/echo", b"caf\xe9", (("Content-Type", "text/plain"),)),
+    ("request_details", "POST", "/echo?q=%E9", b"", ()),
+    ("request_details", "POST", "/echo", b"q=%E9", FORM),
+    ("request_details", "GET", "/users/%E9", None, ()),
+    ("request_details", "GET", "/echo/ok/%E9%E8", None, ()),
+    ("request_details", "GET", "/nowhere/%E9", None, ()),
+    ("request_details", "GET", "/users/%E9/", None, ()),
+    ("request_details", "GET", "/users/100%", None, ()),
+    ("request_details", "GET", "/users/a%zzb", None, ()),
 ]
 
 

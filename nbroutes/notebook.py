@@ -115,13 +115,23 @@ class NotebookRun:
 
 
 class _QuietDisplayHook(DisplayHook):
-    """Keeps ``_`` and ``Out`` up to date but shows nothing: there is no frontend."""
+    """Keeps ``_`` and ``Out`` up to date but shows nothing: there is no frontend.
 
-    def __call__(self, result: Any = None) -> None:
-        self.check_for_underscore()
-        if result is not None and not self.quiet():
-            self.update_user_ns(result)
-            self.fill_exec_result(result)
+    The output steps are overridden one by one, not ``__call__``, so that code replacing
+    ``write_format_data`` on the hook (the Kernel Gateway adapter keeps a cell's result so) still gets it.
+    """
+
+    def start_displayhook(self) -> None:
+        return None
+
+    def write_output_prompt(self) -> None:
+        return None
+
+    def write_format_data(self, format_dict: Any, md_dict: Any = None) -> None:
+        return None
+
+    def finish_displayhook(self) -> None:
+        return None
 
 
 class _SilentPublisher(DisplayPublisher):
@@ -295,11 +305,12 @@ def _kernel_gateway_builder(nb: Any) -> Any:
 
 def _build_kernel_gateway(builder: Any, nb: Any, shell: InteractiveShell, path: Path) -> App:
     try:
-        app: App = builder.build_app(nb, shell, directory=path.parent)
+        app: App = builder.build_app(nb, shell, directory=path.parent, filename=path.name)
     except NotebookError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure while running the notebook is the notebook's error
-        raise NotebookError(f"{path.name}: {exc}", path, None, traceback.format_exc()) from exc
+        cause = exc.__cause__ or exc  # a startup cell's own error, when the adapter wrapped it
+        raise NotebookError(f"{path.name}: {exc}", path, None, "".join(traceback.format_exception(cause))) from exc
     return app
 
 

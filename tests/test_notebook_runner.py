@@ -17,7 +17,7 @@ from nbroutes.testing import TestClient
 
 
 def write(path: Path, *cells: Any) -> Path:
-    """A notebook of ``cells``: strings are code cells, (source, tags) pairs are tagged code cells."""
+    """A notebook of ``cells``: strings are code cells ("# ..." ones markdown), (source, tags) pairs code cells."""
     made = []
     for cell in cells:
         if isinstance(cell, tuple):
@@ -187,3 +187,18 @@ def test_run_notebook_inside_a_loop_asks_for_the_async_one(tmp_path: Path) -> No
         return len((await run_notebook_async(nb)).app.router.routes)
 
     assert asyncio.run(inside()) == 1
+
+
+def test_kernel_gateway_notebooks_are_served_by_their_adapter(tmp_path: Path) -> None:
+    nb = write(
+        tmp_path / "gateway.ipynb",
+        "import json\ngreeting = 'hello'",
+        ("# GET /hello/:name\nrequest = json.loads(REQUEST)\nprint(greeting, request['path']['name'])", []),
+    )
+    run = run_notebook(nb)
+    assert run.kind == "kernel gateway"
+    assert get(run.app, "/hello/ada").text == "hello ada\n"
+    write(nb, "1 / 0", ("# GET /hello\nprint('hi')", []))
+    with pytest.raises(NotebookError, match="ZeroDivisionError") as caught:
+        run_notebook(nb)
+    assert "ZeroDivisionError" in caught.value.traceback

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ import ipywidgets as widgets
 from sqlite_utils import Database
 
 from . import data
+from .cards import PlainTextSummary
 from .threads import current_kernel_loop
 
 __all__ = ["DataBrowser", "browse"]
@@ -41,7 +43,7 @@ def _like(term: str) -> str:
     return f"%{escaped}%"
 
 
-class DataBrowser(widgets.VBox):
+class DataBrowser(PlainTextSummary, widgets.VBox):
     """Tables with row counts, a page of rows, sort by column, a filter, and refresh on change."""
 
     def __init__(self, database: Database, table: str | None = None, *, page_size: int = 20) -> None:
@@ -91,6 +93,11 @@ class DataBrowser(widgets.VBox):
         )
         self._unwatch: Callable[[], None] | None = data.watch(database, self._changed)
         self._load_tables(table)
+
+    def summary(self) -> str:
+        """The browser as text: the database's file and the table shown."""
+        file = os.path.basename(self.database.conn.execute("PRAGMA database_list").fetchone()[2]) or ":memory:"
+        return f"DataBrowser: {file}, table {self.tables.value}" if self.tables.value else f"DataBrowser: {file}"
 
     # -- threads -----------------------------------------------------------------------
     def _later(self, fn: Callable[..., Any], *args: Any) -> None:

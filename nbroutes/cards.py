@@ -23,7 +23,7 @@ import ipywidgets as widgets
 
 from .output import Console
 
-__all__ = ["RouteCard", "example_path", "status_colour"]
+__all__ = ["PlainTextSummary", "RouteCard", "example_path", "status_colour"]
 
 #: Seconds between two updates of a card's hit count.
 STATS_INTERVAL = 0.25
@@ -43,16 +43,27 @@ def example_path(pattern: str) -> str:
     return re.sub(r"\[[^\]]+\]", "1", path) or "/"
 
 
-class _CardBox(widgets.VBox):
-    """The card's widget, with a plain summary for frontends that cannot show widgets (nbconvert, GitHub)."""
+class PlainTextSummary:
+    """Mixed into a widget: its text/plain is ``summary()``, for frontends that cannot show widgets (nbconvert,
+    GitHub), instead of ipywidgets' long repr."""
 
-    summary = ""
+    def summary(self) -> str:
+        return type(self).__name__
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle = super()._repr_mimebundle_(**kwargs)  # type: ignore[misc]
         if bundle is not None:
-            bundle["text/plain"] = self.summary
-        return bundle
+            bundle["text/plain"] = self.summary()
+        return bundle  # type: ignore[no-any-return]
+
+
+class _CardBox(PlainTextSummary, widgets.VBox):
+    """The card's widget."""
+
+    text = ""
+
+    def summary(self) -> str:
+        return self.text
 
 
 class RouteCard(Console):
@@ -101,7 +112,7 @@ class RouteCard(Console):
             _dom_classes=["nbroutes-card"],
             layout=widgets.Layout(border="1px solid #d0d7de", padding="4px 8px", margin="2px 0"),
         )
-        self.box.summary = self.text()
+        self.box.text = self.text()
         #: The request widget "Try it" opened, once it has.
         self.request_widget: widgets.Widget | None = None
 

@@ -21,7 +21,7 @@ from urllib.parse import quote, urlencode
 import ipywidgets as widgets
 
 from .accesslog import human_size
-from .cards import status_colour
+from .cards import PlainTextSummary, status_colour
 from .handlers import METHODS
 from .threads import KernelLoop, current_kernel_loop
 
@@ -291,7 +291,7 @@ def _body_text(body: Any) -> str:
     return json.dumps(body, indent=2, ensure_ascii=False, default=str)
 
 
-class RequestWidget(widgets.VBox):
+class RequestWidget(PlainTextSummary, widgets.VBox):
     """A request form for this kernel's server, and the response it got: status, time, size, headers, body.
 
     ``await widget.send()`` sends the form's request from code and returns the RequestResult.
@@ -400,6 +400,10 @@ class RequestWidget(widgets.VBox):
         self.query_rows.set_items(request.query)
         self.header_rows.set_items(request.headers)
         self.body_input.value = request.body
+
+    def summary(self) -> str:
+        """The widget as text: the request its form holds."""
+        return f"RequestWidget: {self.method_input.value} {self.path_input.value}"
 
     def curl(self) -> str:
         """The form's request as a curl command, to paste into a terminal."""

@@ -68,3 +68,17 @@ def test_plain_text_form_for_frontends_without_widgets() -> None:
     bundle = card.box._repr_mimebundle_()
     assert bundle["text/plain"] == "GET /api/x  http://127.0.0.1:8000/api/x"
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_widgets_have_a_short_text_for_frontends_without_widgets(tmp_path) -> None:
+    from sqlite_utils import Database
+
+    from nbroutes.browser import DataBrowser
+    from nbroutes.request_widget import RequestWidget
+
+    database = Database(tmp_path / "x.db")
+    database["todos"].insert({"title": "a"})
+    browser = DataBrowser(database)
+    assert browser._repr_mimebundle_()["text/plain"] == "DataBrowser: x.db, table todos"
+    browser.close()
+    assert RequestWidget("POST", "/api/todos")._repr_mimebundle_()["text/plain"] == "RequestWidget: POST /api/todos"

@@ -219,9 +219,13 @@ class NotebookKernel:
 
     @contextmanager
     def _kernel_process(self) -> Iterator[None]:
-        """The environment and working directory Kernel Gateway's kernel has, for the length of one run."""
+        """The environment, working directory and IPython instance of Kernel Gateway's kernel, for one run."""
+        from IPython.core.interactiveshell import InteractiveShell
+
         previous_env = os.environ.get("KERNEL_GATEWAY")
         previous_cwd = os.getcwd()
+        # display() and friends find the shell as the process's IPython, as they would in the kernel.
+        previous_shell, InteractiveShell._instance = InteractiveShell._instance, self.shell
         os.environ["KERNEL_GATEWAY"] = "1"
         os.chdir(self.cwd)
         try:
@@ -229,6 +233,7 @@ class NotebookKernel:
         finally:
             self.cwd = os.getcwd()
             os.chdir(previous_cwd)
+            InteractiveShell._instance = previous_shell
             if previous_env is None:
                 os.environ.pop("KERNEL_GATEWAY", None)
             else:

@@ -1,8 +1,9 @@
 """Kernel Gateway notebooks: nbroutes answers as real Kernel Gateway does, request for request.
 
 Each notebook under ``kg_notebooks/`` is served twice, by ``jupyter kernelgateway`` (notebook-http mode, a real
-kernel) and by nbroutes (``build_app`` behind ``Server``, in a subprocess with its own IPython shell); the same
-requests go to both over sockets, and status, content type and body (and a few headers) must be equal.
+kernel) and by nbroutes (behind ``Server``, in a subprocess: ``build_app`` with IPython's own shell for one,
+``nbroutes.notebook.load_notebook``, as ``nbroutes serve`` does, for the other); the same requests go to both over
+sockets, and status, content type and body (and a few headers) must be equal.
 """
 
 from __future__ import annotations
@@ -33,16 +34,22 @@ HOST = "127.0.0.1"
 START_TIMEOUT = 45
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# people: build_app with IPython's own instance; request_details: the notebook runner of `nbroutes serve`.
 SERVE_NBROUTES = """
 import asyncio, sys
 from pathlib import Path
 import nbformat
 from nbroutes.kernelgateway import build_app
+from nbroutes.notebook import load_notebook
 from nbroutes.server import Server
 
-async def main() -> None:
-    path = Path(sys.argv[1])
+path = Path(sys.argv[1])
+if path.stem == "people":
     app = build_app(nbformat.read(path, 4), None, directory=path.parent, filename=path.name)
+else:
+    app = load_notebook(path)
+
+async def main() -> None:
     port = Server(app, "127.0.0.1", int(sys.argv[2])).start(search=False)
     print("listening", port, flush=True)
     await asyncio.Event().wait()

@@ -97,7 +97,9 @@ def _print_routes(run: Any) -> None:
         cell = run.cell_of(route)
         rows.append((",".join(route.methods), route.pattern.text, cell.name if cell else route.owner))
     for middleware in run.app.middleware:
-        rows.append(("MIDDLEWARE", " ".join(middleware.matchers) or "*", f"{middleware.name} ({middleware.owner})"))
+        cell = run.cell_of(middleware)
+        where = f"{middleware.name} in {cell.name}" if cell else middleware.name
+        rows.append(("MIDDLEWARE", " ".join(middleware.matchers) or "*", where))
     if len(rows) == 1:
         print(f"nbroutes: {run.path.name} defines no routes")
         return

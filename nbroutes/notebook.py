@@ -36,6 +36,7 @@ from traitlets.config import Config
 
 from . import kernel
 from .app import App
+from .middlewares import Middleware
 from .output import Console, current_console
 from .routing import Route
 
@@ -106,10 +107,10 @@ class NotebookRun:
     #: "nbroutes" for %%route notebooks, "kernel gateway" for ``# GET /path`` ones.
     kind: str = "nbroutes"
 
-    def cell_of(self, route: Route) -> NotebookCell | None:
-        """The cell that made ``route`` (owners are cell ids, or ``<cell id>:crud /api/x`` for ``nbroutes.crud``)."""
+    def cell_of(self, made: Route | Middleware) -> NotebookCell | None:
+        """The cell that made a route or middleware (owners are cell ids, or ``<cell id>:crud /api/x`` and such)."""
         for cell in self.cells:
-            if route.owner == cell.cell_id or route.owner.startswith(f"{cell.cell_id}:"):
+            if made.owner == cell.cell_id or made.owner.startswith(f"{cell.cell_id}:"):
                 return cell
         return None
 

@@ -159,6 +159,8 @@ def test_serve_todo_api_on_sqlite(tmp_path: Path) -> None:
         assert headers["Location"] == f"/api/todos/{body['id']}"
         assert request(served.port, "GET", "/api/todos/stats")[::2] == (200, {"total": 3, "done": 1, "open": 2})
         assert request(served.port, "GET", f"/api/todos/{body['id']}")[2] == body
+        served.proc.send_signal(signal.SIGINT)  # Ctrl-C
+        assert served.proc.wait(15) == 0
     assert (tmp_path / "todo.db").exists()  # next to the notebook, not in the working directory
     assert " GET /api/todos/stats " not in served.output
 
@@ -182,6 +184,7 @@ def test_routes_lists_methods_pattern_and_cell_and_honours_the_skip_tag(tmp_path
         ("raise SystemExit('a skipped cell ran')", ["nbroutes:skip"]),
         ("%%route /api/skipped\n'no'", ["nbroutes:skip"]),
         ("'tagged'", ["route:POST:/api/tagged"]),
+        "import nbroutes\nnbroutes.middleware(nbroutes.cors(['http://localhost:3000']))",
     )
     assert main(["routes", str(notebook)]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -189,6 +192,7 @@ def test_routes_lists_methods_pattern_and_cell_and_honours_the_skip_tag(tmp_path
     rows = sorted(line.split(None, 2) for line in lines[1:])
     assert rows == [
         ["GET,HEAD", "/api/users/[id]", "code cell 2 (notebook cell 3)"],
+        ["MIDDLEWARE", "*", "cors_middleware in code cell 6 (notebook cell 7)"],
         ["POST", "/api/tagged", "code cell 5 (notebook cell 6)"],
     ]
 
@@ -302,10 +306,16 @@ def test_workers_share_the_port_and_drain_on_sigterm(tmp_path: Path) -> None:
             thread.join(15)
         assert len(answers) == 6 and set(answers) == workers
 
+        lost = min(workers)
+        os.kill(lost, signal.SIGKILL)
+        served.wait_for(rf"worker {lost} exited \(-9\); starting another")
+        known = "|".join(f"{pid}\\]" for pid in workers)
+        replacement = int(served.wait_for(rf"^\[(?!{known})(\d+)\] nbroutes: worker ready").group(1))
+        workers = workers - {lost} | {replacement}
+
         slow: list[Any] = []
         thread = threading.Thread(target=lambda: slow.append(request(served.port, "GET", "/api/slow")))
         thread.start()
-        served.wait_for(r"nbroutes: worker ready", timeout=1)
         time.sleep(0.5)  # the request is in flight
         served.proc.send_signal(signal.SIGTERM)
         thread.join(15)

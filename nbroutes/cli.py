@@ -144,6 +144,14 @@ def _serve(args: argparse.Namespace, path: Path) -> int:
     return _Supervisor(args, path, sock, sys.stdout).run()
 
 
+def _summary(run: Any) -> str:
+    """``3 routes from 10 code cells``."""
+    from .notebook import describe
+
+    count = len(run.app.router.routes)
+    return f"{count} route{'s' * (count != 1)} from {describe(run.cells)}"
+
+
 def _access_logger(out: TextIO, prefix: str = "") -> Any:
     """A Server observer that prints ``time method path status ms`` for each response."""
 
@@ -159,7 +167,7 @@ async def _serve_one(
     args: argparse.Namespace, path: Path, sock: socket.socket, out: TextIO, *, ready_fd: int | None = None
 ) -> int:
     """Run the notebook, serve its App on ``sock`` until SIGTERM or SIGINT, then drain; returns the exit status."""
-    from .notebook import NotebookError, describe, run_notebook_async
+    from .notebook import NotebookError, run_notebook_async
     from .server import Server
 
     worker = ready_fd is not None
@@ -172,8 +180,7 @@ async def _serve_one(
     observer = None if args.no_access_log else _access_logger(out, prefix)
     server = Server(run.app, args.host, sock.getsockname()[1], observer=observer)
     server.start(sockets=[sock])
-    count = len(run.app.router.routes)
-    summary = f"{count} route{'s' * (count != 1)} from {describe(run.cells)}"
+    summary = _summary(run)
     if worker:
         print(f"{prefix}nbroutes: worker ready ({summary})", file=out, flush=True)
         os.write(ready_fd, b"R")  # type: ignore[arg-type]
@@ -207,7 +214,9 @@ async def _reload_on_save(path: Path, server: Any, stop: asyncio.Event, out: Tex
     """Re-run the notebook each time it is saved and swap the server's App; a failing run keeps the old one."""
     from watchfiles import awatch
 
-    from .notebook import NotebookError, describe, run_notebook_async
+    print(f"nbroutes: watching {path.name}; saving it runs it again", file=out, flush=True)
+
+    from .notebook import NotebookError, run_notebook_async
 
     target = os.path.realpath(path)
     # The directory, not the file: Jupyter saves by writing a new file and renaming it over the old one.
@@ -222,8 +231,7 @@ async def _reload_on_save(path: Path, server: Any, stop: asyncio.Event, out: Tex
             print("nbroutes: the previous version keeps serving", file=out, flush=True)
             continue
         server.swap_app(run.app)
-        count = len(run.app.router.routes)
-        print(f"nbroutes: reloaded {path.name} ({count} routes from {describe(run.cells)})", file=out, flush=True)
+        print(f"nbroutes: reloaded {path.name} ({_summary(run)})", file=out, flush=True)
 
 
 class _Supervisor:
@@ -247,11 +255,13 @@ class _Supervisor:
                 self._stop()
                 self._wait_all()
                 return 1 if failed else 0
-        url = f"http://{'127.0.0.1' if self.args.host in ('', '0.0.0.0') else self.args.host}"
-        port = self.sock.getsockname()[1]
+        from .app import App
+        from .server import Server
+
+        url = Server(App(), self.args.host, self.sock.getsockname()[1]).url
         pids = ", ".join(str(p) for p in sorted(self.children))
         print(
-            f"nbroutes: serving {self.path.name} on {url}:{port} with {self.args.workers} workers ({pids})",
+            f"nbroutes: serving {self.path.name} on {url} with {self.args.workers} workers ({pids})",
             file=self.out,
             flush=True,
         )

@@ -40,7 +40,17 @@ from .middlewares import Middleware
 from .output import Console, current_console
 from .routing import Route
 
-__all__ = ["NotebookCell", "NotebookError", "NotebookRun", "load_notebook", "run_notebook", "run_notebook_async"]
+__all__ = [
+    "NotebookCell",
+    "NotebookError",
+    "NotebookRun",
+    "SKIP_TAG",
+    "describe",
+    "load_notebook",
+    "read_cells",
+    "run_notebook",
+    "run_notebook_async",
+]
 
 SKIP_TAG = "nbroutes:skip"
 

@@ -264,7 +264,8 @@ def test_reload_swaps_the_routes_and_keeps_them_when_the_new_version_fails(tmp_p
     notebook = write(tmp_path / "api.ipynb", "%load_ext nbroutes", "%%route /api/version\n{'version': 1}")
     with serve(notebook, "--reload") as served:
         assert request(served.port, "GET", "/api/version")[2] == {"version": 1}
-        time.sleep(0.3)  # the watcher starts with the server
+        served.wait_for("watching api.ipynb")
+        time.sleep(0.5)  # the file watcher starts in a thread of its own just after
         write(notebook, "%load_ext nbroutes", "%%route /api/version\n{'version': 2}", "%%route /api/new\n'new'")
         served.wait_for(r"reloaded api\.ipynb \(2 routes")
         assert request(served.port, "GET", "/api/version")[2] == {"version": 2}
@@ -275,7 +276,7 @@ def test_reload_swaps_the_routes_and_keeps_them_when_the_new_version_fails(tmp_p
         served.wait_for("the previous version keeps serving")
         assert request(served.port, "GET", "/api/version")[2] == {"version": 2}
         write(notebook, "%load_ext nbroutes", "%%route /api/version\n{'version': 4}")
-        served.wait_for(r"reloaded api\.ipynb \(1 routes")
+        served.wait_for(r"reloaded api\.ipynb \(1 route from")
         assert request(served.port, "GET", "/api/new")[0] == 404  # a fresh run keeps no old route
         assert request(served.port, "GET", "/api/version")[2] == {"version": 4}
 

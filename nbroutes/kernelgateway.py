@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from http.client import responses as _REASONS
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote_to_bytes
+from urllib.parse import unquote_to_bytes
+
+from tornado.httputil import HTTPHeaders, HTTPInputError, parse_body_arguments, parse_qs_bytes
 
 from .app import App
 from .handlers import Endpoint
@@ -58,6 +60,8 @@ _VERBS = ("GET", "POST", "PUT", "DELETE")
 _PLAIN = "text/plain"
 _TORNADO_DEFAULT_TYPE = "text/html; charset=UTF-8"  # what Tornado sends when a handler set no Content-Type
 _FORM = "application/x-www-form-urlencoded"
+_FIELDS = "kernel_gateway.form_fields"  # request.state key: the form fields the middleware parsed
+_TORNADO_METHODS = frozenset({"GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS"})
 _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # Segment text that means the same as a regular expression and as plain text ('.' aside: read as a dot).
 _LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9._~!&',;=@-]+")
@@ -112,11 +116,25 @@ def swagger_document(nb: nbformat.NotebookNode, title: str) -> dict[str, Any]:
     return {"swagger": "2.0", "paths": paths, "info": {"version": "0.0.0", "title": title}}
 
 
-# -- the request as Kernel Gateway hands it to the notebook ------------------------------------------------------------
-def _tornado_qs(text: str) -> dict[str, list[str]]:
-    """Tornado's ``parse_qs_bytes`` then Kernel Gateway's ``parse_args``: names as Latin-1, values as UTF-8."""
-    parsed = parse_qs(text, keep_blank_values=True, encoding="latin-1")
-    return {name: [v.encode("latin-1").decode("utf-8") for v in values] for name, values in parsed.items()}
+# -- the request as Kernel Gateway hands it to the notebook --
+def _decoded(arguments: Mapping[str, list[bytes]]) -> dict[str, list[str]]:
+    """Kernel Gateway's ``parse_args``: every value decoded as UTF-8 (strictly, as it does)."""
+    return {name: [value.decode("utf-8") for value in values] for name, values in arguments.items()}
+
+
+def _form_fields(request: Request) -> dict[str, list[bytes]]:
+    """Tornado's ``body_arguments``: the fields of a form or multipart body (not its files).
+
+    Raises HTTPInputError, which Tornado answers with a 400, for a form body it cannot parse.
+    """
+    fields: dict[str, list[bytes]] = {}
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith((_FORM, "multipart/form-data")):
+        headers = HTTPHeaders()
+        for name, value in request.headers.raw():
+            headers.add(name, value)
+        parse_body_arguments(content_type, request.raw_body, fields, {}, headers)
+    return fields
 
 
 def _header_name(name: str) -> str:
@@ -128,25 +146,13 @@ def _body(request: Request) -> Any:
     raw = request.raw_body
     text = raw.decode("utf-8") if raw else ""
     content_type = request.headers.get("content-type", _PLAIN)
-    if content_type == _FORM:
-        return _tornado_qs(raw.decode("latin-1"))
-    if content_type.startswith("multipart/form-data"):
-        from .requests import parse_body
-
-        try:
-            fields = parse_body(content_type, raw)
-        except ValueError:
-            return {}  # Tornado logs a bad multipart body and parses no fields
-        out: dict[str, list[str]] = {}
-        for name, value in fields.items():
-            values = [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
-            if values:
-                out[name] = values
-        return out
+    if content_type == _FORM or content_type.startswith("multipart/form-data"):
+        fields = request.state.get(_FIELDS)
+        return _decoded(fields if fields is not None else _form_fields(request))
     if content_type == "application/json":
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return text
     return text
 
@@ -154,7 +160,8 @@ def _body(request: Request) -> Any:
 def request_json(request: Request, path_params: Mapping[str, str]) -> str:
     """The ``REQUEST`` string Kernel Gateway sets before running an endpoint cell.
 
-    Raises UnicodeDecodeError when the body or a query value is not UTF-8.
+    Raises UnicodeDecodeError when the body or a query value is not UTF-8, HTTPInputError for a form body
+    Tornado cannot parse.
     """
     headers: dict[str, str | list[str]] = {}
     for name, value in request.headers.raw():
@@ -166,7 +173,7 @@ def request_json(request: Request, path_params: Mapping[str, str]) -> str:
             headers[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
     bundle = {
         "body": _body(request),
-        "args": _tornado_qs(request.query_string) if request.query_string else {},
+        "args": _decoded(parse_qs_bytes(request.query_string, keep_blank_values=True)),
         "path": dict(path_params),
         "headers": headers,
     }
@@ -362,6 +369,13 @@ class _KernelGatewayRules:
         path = req.path
         if path.startswith(INTERNAL_PREFIX):
             return None
+        # Tornado's order: an unknown method, then the body, then the path's parameters, then the handler.
+        if req.method not in _TORNADO_METHODS:
+            return _tornado_error(405)
+        try:
+            req.state[_FIELDS] = _form_fields(req)
+        except HTTPInputError as exc:
+            return _tornado_error(400, f"Invalid body: {exc}")
         if len(path) > 1 and path.endswith("/"):
             return _not_found(path)  # Tornado's patterns end in '$': no redirect to the path without '/'
         if _STRAY_PERCENT.search(path):

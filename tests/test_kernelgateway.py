@@ -260,6 +260,8 @@ REQUESTS: list[tuple[str, str, str, bytes | None, Headers]] = [
     ("request_details", "GET", "/users/me", None, ()),
     ("request_details", "GET", "/users/42", None, ()),
     ("request_details", "GET", "/", None, ()),
+    ("request_details", "GET", "/same/1", None, ()),
+    ("request_details", "POST", "/same/1", b"", ()),
     ("request_details", "GET", "/only-delete", None, ()),
     ("request_details", "DELETE", "/only-delete", None, ()),
     ("request_details", "GET", "/_api/spec/swagger.json", None, ()),

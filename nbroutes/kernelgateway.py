@@ -407,7 +407,7 @@ class _KernelGatewayRules:
             except UnicodeDecodeError:
                 bad[index] = raw
                 segments[index] = "%00"  # no static segment holds NUL, so only a parameter can take it
-        found = self.app.router.match("/" + "/".join(segments))
+        found = self.app.router.match("/" + "/".join(segments)) if bad else None
         if found is None:
             return _not_found(path)
         route = found[0]

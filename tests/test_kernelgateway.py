@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,11 +59,13 @@ asyncio.run(main())
 """
 
 
-def free_port() -> int:
-    """A port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """Ports nothing listens on now, all different (held together while they are chosen)."""
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind((HOST, 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 @dataclass(frozen=True)
@@ -137,8 +140,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pair]
     processes: list[tuple[str, subprocess.Popen[bytes], Path]] = []
     pairs: dict[str, Pair] = {}
     try:
-        for notebook in sorted(NOTEBOOKS.glob("*.ipynb")):
-            pair = Pair(free_port(), free_port())
+        notebooks = sorted(NOTEBOOKS.glob("*.ipynb"))
+        ports = free_ports(2 * len(notebooks))
+        for index, notebook in enumerate(notebooks):
+            pair = Pair(ports[2 * index], ports[2 * index + 1])
             pairs[notebook.stem] = pair
             kg_log = tmp / f"{notebook.stem}.kernelgateway.log"
             kg_command = [

@@ -52,3 +52,11 @@ def test_readme_mentions_no_magic_that_does_not_exist() -> None:
 def test_readme_quick_start_is_the_two_commands() -> None:
     quick = README.split("## Quick start", 1)[1].split("##", 1)[0]
     assert "make run" in quick and "make test" in quick
+
+
+def test_readme_shows_every_cli_command() -> None:
+    from nbroutes.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    for command in commands:
+        assert f"nbroutes {command} " in README, f"nbroutes {command} is not in the README"

@@ -6,6 +6,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -475,6 +476,19 @@ def test_lifespan_runs_the_notebook_and_serves_its_routes(todo_notebook):
     assert (todo_notebook.parent / "todo.db").exists()  # made in the notebook's own directory
 
 
+def test_without_lifespan_the_notebook_runs_once_on_the_first_requests(todo_notebook):
+    asgi = nbroutes.asgi.app(todo_notebook)
+
+    async def run():
+        first = [exchange(asgi, http_scope("GET", "/api/todos/stats")) for _ in range(3)]
+        return [Exchange(*done) for done in await asyncio.gather(*first)]
+
+    answers = asyncio.run(run())
+    assert [a.status for a in answers] == [200, 200, 200]
+    assert {a.body for a in answers} == {b'{"total":2,"done":1,"open":1}'}  # seeded once: the notebook ran once
+    assert isinstance(asgi.app, App)
+
+
 # -- under real servers: uvicorn and nbroutes' Tornado server, side by side ----------------
 
 APP_MODULE = """
@@ -644,6 +658,9 @@ def tornado(argument, cwd, env=None):
         yield wait_for_port(process, int(line))
 
 
+PROXY_PREFIX = "/user/ada/proxy/8000"
+
+
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
     """The same app under uvicorn and under the Tornado server: ``{"uvicorn": port, "tornado": port}``."""
@@ -653,8 +670,13 @@ def servers(tmp_path_factory):
     env = {"PYTHONPATH": str(here)}
     u_env = {**env, "CLOSED_FILE": str(here / "uvicorn-closed.txt")}
     t_env = {**env, "CLOSED_FILE": str(here / "tornado-closed.txt")}
-    with uvicorn("appmod:asgi", here, env=u_env) as u_port, tornado("appmod", here, env=t_env) as t_port:
-        yield {"uvicorn": u_port, "tornado": t_port, "dir": here}
+    with contextlib.ExitStack() as stack:
+        yield {
+            "uvicorn": stack.enter_context(uvicorn("appmod:asgi", here, env=u_env)),
+            "tornado": stack.enter_context(tornado("appmod", here, env=t_env)),
+            "prefixed": stack.enter_context(uvicorn("appmod:asgi", here, "--root-path", PROXY_PREFIX, env=env)),
+            "dir": here,
+        }
 
 
 def fetch(port, method, url, body=None, headers=None, chunked=False):
@@ -810,3 +832,21 @@ def test_a_failing_cell_stops_uvicorn_at_startup_and_names_the_cell(todo_noteboo
     assert f"code cell 3 (notebook cell {position + 1}) failed" in done.stderr
     assert "ValueError: no table" in done.stderr
     assert "Application startup failed" in done.stderr
+
+
+def test_uvicorn_root_path_behind_a_proxy_that_strips_it(servers):
+    # uvicorn's --root-path means the proxy strips the prefix (jupyter-server-proxy's /proxy/<port>/ does):
+    # uvicorn puts it back in front of scope["path"], and the adapter takes it off again to route.
+    status, _, body = fetch(servers["prefixed"], "GET", "/api/hello")
+    assert (status, body) == (200, b'{"hello":"world"}')
+    status, headers, _ = fetch(servers["prefixed"], "GET", "/api/hello/?x=1")
+    assert status == 308
+    assert headers["Location"] == f"{PROXY_PREFIX}/api/hello?x=1"  # the browser stays under the proxy
+
+
+def test_the_deploy_docs_name_what_exists():
+    docs = (Path(__file__).parent.parent / "docs" / "deploy.md").read_text()
+    named = set(re.findall(r"nbroutes\.asgi[:.]([a-z_]+)", docs))
+    assert named == {"app", "from_env"}
+    assert all(callable(getattr(nbroutes.asgi, name)) for name in named)
+    assert nbroutes.asgi.NOTEBOOK_ENV in docs

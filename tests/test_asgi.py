@@ -425,7 +425,7 @@ def test_from_env(monkeypatch, tmp_path):
 
 # -- a notebook, in-process ------------------------------------------------------------
 
-TODO_NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "todo-api.ipynb"
+NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 
 
 @pytest.fixture
@@ -433,7 +433,7 @@ def todo_notebook(tmp_path):
     """The todo-api notebook, copied where its todo.db can be made."""
     pytest.importorskip("nbroutes.notebook")
     path = tmp_path / "todo-api.ipynb"
-    shutil.copy(TODO_NOTEBOOK, path)
+    shutil.copy(NOTEBOOKS / "todo-api.ipynb", path)
     return path
 
 

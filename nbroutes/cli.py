@@ -188,11 +188,12 @@ async def _serve_one(
         print(f"nbroutes: serving {path.name} on {server.url} ({summary})", file=out, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(signum, stop.set)
-        except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C arrives as KeyboardInterrupt
-            pass
+    if os.name == "posix":  # elsewhere the loop takes no signal handlers: Ctrl-C arrives as KeyboardInterrupt
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(signum, stop.set)
+            except (RuntimeError, ValueError):  # not the main thread: whoever runs us handles signals
+                pass
     watcher = asyncio.ensure_future(_reload_on_save(path, server, stop, out)) if args.reload else None
     try:
         await stop.wait()

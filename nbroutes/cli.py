@@ -108,14 +108,34 @@ def _print_routes(run: Any) -> None:
         print("  ".join(text.ljust(width) for text, width in zip(row, widths, strict=True)).rstrip())
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """One listening socket, bound before the notebook runs (and before workers fork, who share it).
+def _listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening socket, bound before the notebook runs; with ``reuse_port`` one of a SO_REUSEPORT group.
 
     Raises OSError when the address is taken or cannot be bound.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host or "0.0.0.0", port), family=family, backlog=1024)
+    sock = socket.create_server((host or "0.0.0.0", port), family=family, backlog=1024, reuse_port=reuse_port)
     sock.setblocking(False)
+    return sock
+
+
+def _reserve(host: str, port: int) -> socket.socket:
+    """The parent's claim on the port for ``--workers``: bound with SO_REUSEPORT but not listening.
+
+    Each worker listens on a socket of its own in the same SO_REUSEPORT group, so the kernel spreads new
+    connections over the workers (a single shared socket tends to hand them all to whichever worker is
+    waiting in accept); a socket that does not listen takes no connections.
+
+    Raises OSError when the address is taken or SO_REUSEPORT is missing.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host or "0.0.0.0", port))
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 
@@ -130,8 +150,8 @@ def _serve(args: argparse.Namespace, path: Path) -> int:
         print("nbroutes: --workers needs os.fork (Linux or macOS)", file=sys.stderr)
         return 2
     try:
-        sock = _listen(args.host, args.port)
-    except OSError as exc:
+        sock = _listen(args.host, args.port) if args.workers == 1 else _reserve(args.host, args.port)
+    except (OSError, AttributeError) as exc:  # AttributeError: no socket.SO_REUSEPORT on this system
         print(
             f"nbroutes: cannot listen on {args.host}:{args.port} ({exc}); choose another with --port", file=sys.stderr
         )
@@ -279,7 +299,10 @@ class _Supervisor:
                 os.close(self.ready_read)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                code = asyncio.run(_serve_one(self.args, self.path, self.sock, self.out, ready_fd=self.ready_write))
+                port = self.sock.getsockname()[1]
+                self.sock.close()
+                own = _listen(self.args.host, port, reuse_port=True)
+                code = asyncio.run(_serve_one(self.args, self.path, own, self.out, ready_fd=self.ready_write))
             except BaseException:  # noqa: BLE001 - a worker must never return into the parent's code
                 traceback.print_exc()
             finally:
@@ -300,7 +323,7 @@ class _Supervisor:
     def _stop(self, signum: int | None = None, frame: Any = None) -> None:
         if not self.stopping:
             self.stopping = True
-            self.sock.close()  # once the workers close theirs too, the port refuses new connections
+            self.sock.close()  # once the workers close theirs too, the port is free
         for pid in list(self.children):
             try:
                 os.kill(pid, signal.SIGTERM)

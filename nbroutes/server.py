@@ -23,6 +23,7 @@ from tornado.httpserver import HTTPServer
 from tornado.iostream import StreamClosedError
 
 from .app import App
+from .output import Console
 from .requests import Request
 from .responses import Response
 
@@ -156,13 +157,13 @@ class _Exchange(httputil.HTTPMessageDelegate):
         start = time.perf_counter()
         try:
             response = await self.app.dispatch(request)
-        except Exception:  # noqa: BLE001 - dispatch handles handler errors; this is a bug in nbroutes
-            app_log.exception("nbroutes failed to answer %s %s", request.method, request.url)
+            headers = httputil.HTTPHeaders()
+            for name, value in response.headers:
+                headers.add(name, value)  # raises HTTPInputError for a value HTTP cannot carry
+        except Exception as exc:  # noqa: BLE001 - dispatch handles handler errors; this is a bad header or a bug
+            _console(request).error(f"{request.method} {request.url} could not be answered: {exc}", exc)
             self._write_error()
             return
-        headers = httputil.HTTPHeaders()
-        for name, value in response.headers:
-            headers.add(name, value)
         if "Date" not in headers:
             headers["Date"] = _DateHeader.now()
         status = response.status
@@ -177,6 +178,9 @@ class _Exchange(httputil.HTTPMessageDelegate):
             connection.finish()
         except StreamClosedError:
             pass
+        except Exception as exc:  # noqa: BLE001 - a stream that raised after its headers went out
+            _console(request).error(f"{request.method} {request.url}: the response stream raised {exc!r}", exc)
+            connection.close()  # the client sees the chunked body end early, rather than waiting forever
         if self.observer is not None:
             try:
                 self.observer(request, response, time.perf_counter() - start, sent)
@@ -215,6 +219,12 @@ class _Exchange(httputil.HTTPMessageDelegate):
             self.connection.finish()
         except StreamClosedError:
             pass
+
+
+def _console(request: Request) -> Console:
+    """Where a failure answering ``request`` is shown: its route's console (its cell), else the log."""
+    route = request.route
+    return route.console if route is not None else Console("nbroutes")
 
 
 class _Delegate(httputil.HTTPServerConnectionDelegate):

@@ -52,6 +52,21 @@ def empty(req):
     return None
 
 
+@app.route("/api/bad-header")
+def bad_header(req, res):
+    res.set_header("X-Name", "snow\u2603man")  # HTTP headers carry latin-1 only
+    return "never sent"
+
+
+@app.route("/api/breaks-midway")
+def breaks_midway(req):
+    def chunks():
+        yield "first "
+        raise ValueError("the data source went away")
+
+    return chunks()
+
+
 # -- fixtures ------------------------------------------------------------------------
 
 
@@ -345,3 +360,21 @@ def test_restart_on_the_same_port(loop, start):
     port = start(srv)
     on_loop(loop, srv.stop)
     assert start(Server(app, port=port), search=False) == port
+
+
+def test_a_header_http_cannot_carry_is_a_500_not_a_hang(server, connect):
+    response, body = fetch(connect(), "GET", "/api/bad-header")
+    assert response.status == 500
+    assert json.loads(body) == {"error": "Internal Server Error"}
+    assert fetch(connect(), "GET", "/api/hello")[0].status == 200
+
+
+def test_a_stream_that_raises_midway_ends_the_response_early_not_never(server, connect):
+    conn = connect()
+    conn.request("GET", "/api/breaks-midway")
+    response = conn.getresponse()
+    assert response.status == 200  # the headers and the first chunk went out before the error
+    with pytest.raises(http.client.IncompleteRead) as cut:
+        response.read()
+    assert cut.value.partial == b"first "
+    assert fetch(connect(), "GET", "/api/hello")[0].status == 200

@@ -16,7 +16,6 @@ server is closed before the run returns; serving the App is the caller's job.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import io
 import logging
 import os
@@ -305,12 +304,8 @@ async def _run_cell(shell: _NotebookShell, routes: kernel.KernelRoutes, cell: No
 
 def _kernel_gateway_builder(nb: Any) -> Any:
     """The Kernel Gateway adapter's module when ``nb`` is a ``# GET /path`` notebook, else None."""
-    try:
-        kernelgateway = importlib.import_module(f"{__package__}.kernelgateway")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.kernelgateway":
-            raise
-        return None
+    from . import kernelgateway
+
     return kernelgateway if kernelgateway.is_kernel_gateway_notebook(nb) else None
 
 

@@ -46,6 +46,7 @@ bench: $(VENV)/.test-installed
 	command -v wrk >/dev/null || { $(APT) update -qq && $(APT) install -y -qq wrk; }
 	$(BIN)/python bench/hello.py
 	$(BIN)/python bench/validated_post.py
+	$(BIN)/python bench/kernel_gateway.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info

@@ -211,18 +211,41 @@ _HOOK_METHODS = ("start_displayhook", "write_output_prompt", "write_format_data"
 class NotebookKernel:
     """The shell the notebook's cells run in, one at a time, as in Kernel Gateway's single kernel."""
 
+    #: Cells of history kept: a server runs a cell per request, and a kernel's history never forgets.
+    history_kept = 200
+
     def __init__(self, shell: InteractiveShell, directory: Path) -> None:
         self.shell = shell
         #: The working directory cells see; a cell's os.chdir() carries over to the next, as in a kernel.
         self.cwd = str(Path(directory).resolve())
+        self._forgotten = 1  # execution counts below this have had their history dropped
 
     def run(self, source: str) -> CellOutput:
         """Run ``source`` as a cell, capturing its stdout, its execute_result data and its error."""
         output = CellOutput()
         with self._kernel_process(), self._captured(output):
+            # History is stored as a kernel does: the trailing-semicolon rule and ``_``/``Out`` read it.
             result = self.shell.run_cell(source, store_history=True)
         output.error = result.error_before_exec or result.error_in_exec
+        self._forget_old_history()
         return output
+
+    def _forget_old_history(self) -> None:
+        """Drop what IPython keeps of cells older than the last ``history_kept`` (In, Out, _iN, _N)."""
+        history = self.shell.history_manager
+        count = len(history.input_hist_parsed)
+        oldest_kept = count - self.history_kept
+        if oldest_kept - self._forgotten < self.history_kept:
+            return  # in batches, so the cost per request stays constant
+        ns = self.shell.user_ns
+        for n in range(self._forgotten, oldest_kept):
+            # Emptied, not deleted: In[n] must stay at index n.
+            history.input_hist_parsed[n] = history.input_hist_raw[n] = ""
+            for store in (history.output_hist, history.outputs, history.exceptions):
+                store.pop(n, None)
+            ns.pop(f"_i{n}", None)
+            ns.pop(f"_{n}", None)
+        self._forgotten = oldest_kept
 
     @contextmanager
     def _kernel_process(self) -> Iterator[None]:

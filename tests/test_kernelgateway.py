@@ -24,6 +24,7 @@ import pytest
 
 from nbroutes.kernelgateway import (
     KernelGatewayNotebookError,
+    NotebookKernel,
     build_app,
     is_kernel_gateway_notebook,
     swagger_document,
@@ -374,3 +375,32 @@ def test_a_failing_startup_cell_stops_the_start_and_leaves_the_environment_as_it
     assert "raised code cell 3 raised NameError: name 'missing_name' is not defined" in done.stdout
     assert done.stdout.strip().endswith("after None True")
     assert (tmp_path / "here.txt").exists()  # the cells ran in the notebook's directory
+
+
+def test_a_long_running_server_keeps_a_bounded_history(tmp_path: Path) -> None:
+    """A cell runs per request; what IPython keeps of each (In, Out, _iN, _N) must not grow without end."""
+    script = (
+        "import os, nbformat\n"
+        "from pathlib import Path\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "from nbroutes.kernelgateway import NotebookKernel, build_app\n"
+        "from nbroutes.testing import TestClient\n"
+        "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('# GET /n\\n{\"n\": 1}')])\n"
+        "client = TestClient(build_app(nb, None, directory=Path(os.environ['NB_DIR'])))\n"
+        "for _ in range(1500):\n"
+        "    assert client.get('/n').json() == {'text/plain': \"{'n': 1}\"}\n"
+        "shell = InteractiveShell.instance()\n"
+        "history = shell.history_manager\n"
+        "kept = sum(1 for s in history.input_hist_parsed if s)\n"
+        "names = sum(1 for k in shell.user_ns if k[:2] == '_i' and k[2:].isdigit())\n"
+        "print(len(history.input_hist_parsed) > 1500, kept, len(history.output_hist), names)\n"
+        "print(shell.user_ns['Out'][max(history.output_hist)])\n"
+    )
+    env = {**_environment(tmp_path), "NB_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    ran_all, kept, outputs, names = done.stdout.split("\n")[0].split()
+    bound = 2 * NotebookKernel.history_kept
+    assert ran_all == "True"
+    assert int(kept) <= bound and int(outputs) <= bound and int(names) <= bound, done.stdout
+    assert done.stdout.split("\n")[1] == "{'n': 1}"  # the latest output is still there, as in a kernel

@@ -477,6 +477,28 @@ def parse_args(argv: list[str] | None, description: str, baseline: str) -> argpa
     return args
 
 
+def report(
+    summary: Summary,
+    args: argparse.Namespace,
+    verdict: str,
+    text: Callable[[], str],
+    title: str,
+    render: Callable[[Summary], str] = table,
+) -> int:
+    """Print the results as ``render`` lays them out (or the smoke test's line) and write ``text()`` as section
+    ``title``; returns 0."""
+    if args.check:
+        print(f"bench: check passed (ratio {summary.ratio:.2f} in a {args.duration:.0f} s round; not a measurement)")
+        return 0
+    print()
+    print(render(summary))
+    print(f"\n{verdict}")
+    if not args.no_docs:
+        write_section(text(), DOCS, title)
+        print(f"bench: wrote the section {title!r} of {DOCS.relative_to(ROOT)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv, __doc__.split("\n\n")[0], "bare")
 
@@ -513,17 +535,9 @@ def main(argv: list[str] | None = None) -> int:
         if kernel is not None:
             kernel.shutdown()
 
-    if args.check:
-        print(f"bench: check passed (ratio {summary.ratio:.2f} in a {args.duration:.0f} s round; not a measurement)")
-        return 0
-    print()
-    print(table(summary))
-    met = summary.ratio >= TARGET
-    print(f"\ntarget ratio >= {TARGET:.2f}: {'met' if met else 'NOT met'} ({summary.ratio:.3f})")
-    if not args.no_docs:
-        write_section(section(summary, info, args, bodies))
-        print(f"bench: wrote the section {SECTION!r} of {DOCS.relative_to(ROOT)}")
-    return 0
+    met = "met" if summary.ratio >= TARGET else "NOT met"
+    verdict = f"target ratio >= {TARGET:.2f}: {met} ({summary.ratio:.3f})"
+    return report(summary, args, verdict, lambda: section(summary, info, args, bodies), SECTION)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from hello import (  # noqa: E402
-    DOCS,
     ROOT,
     WRK_FIX,
     BenchError,
@@ -45,8 +44,8 @@ from hello import (  # noqa: E402
     load,
     machine,
     parse_args,
+    report,
     when_up,
-    write_section,
 )
 from hello import (  # noqa: E402
     table as results_table,
@@ -249,16 +248,8 @@ def main(argv: list[str] | None = None) -> int:
             for process, _ in processes.values():
                 stop(process)
 
-    if args.check:
-        print(f"bench: check passed (ratio {summary.ratio:.1f} in a {args.duration:.0f} s round; not a measurement)")
-        return 0
-    print()
-    print(table(summary))
-    print(f"\nratio nbroutes/Kernel Gateway: {summary.ratio:.1f}")
-    if not args.no_docs:
-        write_section(section(summary, info, args, bodies), DOCS, SECTION)
-        print(f"bench: wrote the section {SECTION!r} of {DOCS.relative_to(ROOT)}")
-    return 0
+    verdict = f"ratio nbroutes/Kernel Gateway: {summary.ratio:.1f}"
+    return report(summary, args, verdict, lambda: section(summary, info, args, bodies), SECTION, table)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from hello import (  # noqa: E402
-    DOCS,
     ROOT,
     VERSIONS_CELL,
     WRK_FIX,
@@ -48,8 +47,8 @@ from hello import (  # noqa: E402
     load,
     machine,
     parse_args,
+    report,
     when_up,
-    write_section,
 )
 from hello import (  # noqa: E402
     table as results_table,
@@ -258,16 +257,9 @@ def main(argv: list[str] | None = None) -> int:
                 if uvicorn is not None:
                     stop(uvicorn)
 
-    if args.check:
-        print(f"bench: check passed (ratio {summary.ratio:.2f} in a {args.duration:.0f} s round; not a measurement)")
-        return 0
-    print()
-    print(table(summary))
-    print(f"\ntarget ratio >= {TARGET:.2f}: {'met' if summary.ratio >= TARGET else 'NOT met'} ({summary.ratio:.3f})")
-    if not args.no_docs:
-        write_section(section(summary, info, args, bodies), DOCS, SECTION)
-        print(f"bench: wrote the section {SECTION!r} of {DOCS.relative_to(ROOT)}")
-    return 0
+    met = "met" if summary.ratio >= TARGET else "NOT met"
+    verdict = f"target ratio >= {TARGET:.2f}: {met} ({summary.ratio:.3f})"
+    return report(summary, args, verdict, lambda: section(summary, info, args, bodies), SECTION, table)
 
 
 if __name__ == "__main__":

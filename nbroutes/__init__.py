@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .app import App
-from .datastructures import Headers, UploadedFile
-from .exceptions import HTTPException
-from .middlewares import cors, require_token
-from .requests import Request
-from .responses import ApiResponse, Response
-from .streaming import sse
-from .validation import Body, Cookie, Header, Path, Query
+from nbroutes.core.app import App
+from nbroutes.core.datastructures import Headers, UploadedFile
+from nbroutes.core.middlewares import cors, require_token
+from nbroutes.core.requests import Request
+from nbroutes.core.responses import ApiResponse, Response
+from nbroutes.core.streaming import sse
+from nbroutes.core.validation import Body, Cookie, Header, Path, Query
+from nbroutes.errors import HTTPException
 
 __all__ = [
     "ApiResponse",
@@ -62,7 +62,7 @@ def url(path: str = "", *, public: bool = False) -> str:
 
     Raises RuntimeError before ``%load_ext nbroutes``.
     """
-    from .kernel import url as kernel_url
+    from nbroutes.kernel.extension import url as kernel_url
 
     return kernel_url(path, public=public)
 
@@ -80,7 +80,7 @@ def middleware(fn: Any = None, *, matcher: str | list[str] | None = None) -> Any
         return lambda f: middleware(f, matcher=matcher)
     from IPython import get_ipython
 
-    from .kernel import register_middleware
+    from nbroutes.kernel.extension import register_middleware
 
     shell = get_ipython()
     if shell is None:
@@ -102,12 +102,12 @@ def crud(prefix: str, table: Any, model: Any = None, *, app: App | None = None, 
     a bad prefix, model or table (CrudError with ``app=``).
     """
     if app is not None:
-        from .resources import crud as build
+        from nbroutes.data.resources import crud as build
 
         return build(app, prefix, table, model, **options)
     from IPython import get_ipython
 
-    from .kernel import register_crud
+    from nbroutes.kernel.extension import register_crud
 
     shell = get_ipython()
     if shell is None:
@@ -119,15 +119,15 @@ def crud(prefix: str, table: Any, model: Any = None, *, app: App | None = None, 
 def __getattr__(name: str) -> Any:
     # The widgets import ipywidgets, and db() sqlite-utils: load them when first used.
     if name == "db":
-        from .data import db
+        from nbroutes.data.sqlite import db
 
         return db
     if name in ("browse", "DataBrowser"):
-        from . import browser
+        from nbroutes.kernel import browser
 
         return getattr(browser, name)
     if name == "RequestWidget":
-        from .request_widget import RequestWidget
+        from nbroutes.kernel.request_widget import RequestWidget
 
         return RequestWidget
     raise AttributeError(f"module 'nbroutes' has no attribute {name!r}")
@@ -135,13 +135,13 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext nbroutes``: start the server and register the magics."""
-    from .kernel import load
+    from nbroutes.kernel.extension import load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext nbroutes``: stop the server and free its port (routes are kept for a reload)."""
-    from .kernel import unload
+    from nbroutes.kernel.extension import unload
 
     unload(ipython)

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.command == "serve":
         return _serve(args, path.resolve())
-    from .notebook import NotebookError, run_notebook
+    from nbroutes.headless.runner import NotebookError, run_notebook
 
     try:
         run = run_notebook(path)
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "routes":
         _print_routes(run)
     else:
-        from .openapi import build_openapi
+        from nbroutes.core.openapi import build_openapi
 
         print(json.dumps(build_openapi(run.app, title=path.stem), indent=args.indent))
     return 0
@@ -166,7 +166,7 @@ def _serve(args: argparse.Namespace, path: Path) -> int:
 
 def _summary(run: Any) -> str:
     """``3 routes from 10 code cells``."""
-    from .notebook import describe
+    from nbroutes.headless.runner import describe
 
     count = len(run.app.router.routes)
     return f"{count} route{'s' * (count != 1)} from {describe(run.cells)}"
@@ -187,8 +187,8 @@ async def _serve_one(
     args: argparse.Namespace, path: Path, sock: socket.socket, out: TextIO, *, ready_fd: int | None = None
 ) -> int:
     """Run the notebook, serve its App on ``sock`` until SIGTERM or SIGINT, then drain; returns the exit status."""
-    from .notebook import NotebookError, run_notebook_async
-    from .server import Server
+    from nbroutes.headless.runner import NotebookError, run_notebook_async
+    from nbroutes.servers.tornado import Server
 
     worker = ready_fd is not None
     prefix = f"[{os.getpid()}] " if worker else ""
@@ -237,7 +237,7 @@ async def _reload_on_save(path: Path, server: Any, stop: asyncio.Event, out: Tex
 
     print(f"nbroutes: watching {path.name}; saving it runs it again", file=out, flush=True)
 
-    from .notebook import NotebookError, run_notebook_async
+    from nbroutes.headless.runner import NotebookError, run_notebook_async
 
     target = os.path.realpath(path)
     # The directory, not the file: Jupyter saves by writing a new file and renaming it over the old one.
@@ -276,8 +276,8 @@ class _Supervisor:
                 self._stop()
                 self._wait_all()
                 return 1 if failed else 0
-        from .app import App
-        from .server import Server
+        from nbroutes.core.app import App
+        from nbroutes.servers.tornado import Server
 
         url = Server(App(), self.args.host, self.sock.getsockname()[1]).url
         pids = ", ".join(str(p) for p in sorted(self.children))

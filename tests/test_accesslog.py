@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from nbroutes.accesslog import AccessLog, human_size
-from nbroutes.requests import Request
-from nbroutes.responses import Response
+from nbroutes.core.requests import Request
+from nbroutes.core.responses import Response
+from nbroutes.kernel.accesslog import AccessLog, human_size
 
 
 def _answer(log: AccessLog, path: str, status: int = 200, size: int = 2) -> None:

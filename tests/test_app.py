@@ -8,8 +8,8 @@ import traceback
 import pytest
 
 from nbroutes import App, HTTPException
-from nbroutes.cells import CellError, compile_cell
-from nbroutes.output import Console, route_stdio, unroute_stdio
+from nbroutes.core.output import Console, route_stdio, unroute_stdio
+from nbroutes.kernel.cells import CellError, compile_cell
 from nbroutes.testing import TestClient
 
 JSON = "application/json; charset=utf-8"

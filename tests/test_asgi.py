@@ -419,7 +419,7 @@ def test_from_env(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NBROUTES_NOTEBOOK", "todo-api.ipynb")
     asgi = from_env()
-    assert asgi.notebook == tmp_path / "todo-api.ipynb"
+    assert asgi.source == tmp_path / "todo-api.ipynb"
     assert asgi.app is None
 
 
@@ -431,7 +431,7 @@ NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 @pytest.fixture
 def todo_notebook(tmp_path):
     """The todo-api notebook, copied where its todo.db can be made."""
-    pytest.importorskip("nbroutes.notebook")
+    pytest.importorskip("nbroutes.headless.runner")
     path = tmp_path / "todo-api.ipynb"
     shutil.copy(NOTEBOOKS / "todo-api.ipynb", path)
     return path
@@ -578,12 +578,12 @@ import contextlib
 import http.client
 import sys
 
-from nbroutes.server import Server
+from nbroutes.servers.tornado import Server
 
 
 async def main():
     if sys.argv[1].endswith(".ipynb"):
-        from nbroutes.notebook import run_notebook_async
+        from nbroutes.headless.runner import run_notebook_async
 
         app = (await run_notebook_async(sys.argv[1])).app
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nbroutes.cards import RouteCard, example_path, status_colour
+from nbroutes.kernel.cards import RouteCard, example_path, status_colour
 
 
 @pytest.mark.parametrize(
@@ -73,8 +73,8 @@ def test_plain_text_form_for_frontends_without_widgets() -> None:
 def test_widgets_have_a_short_text_for_frontends_without_widgets(tmp_path) -> None:
     from sqlite_utils import Database
 
-    from nbroutes.browser import DataBrowser
-    from nbroutes.request_widget import RequestWidget
+    from nbroutes.kernel.browser import DataBrowser
+    from nbroutes.kernel.request_widget import RequestWidget
 
     database = Database(tmp_path / "x.db")
     database["todos"].insert({"title": "a"})

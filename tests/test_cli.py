@@ -24,9 +24,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from nbroutes.app import App
 from nbroutes.cli import build_parser, main
-from nbroutes.server import Server
+from nbroutes.core.app import App
+from nbroutes.servers.tornado import Server
 
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 ROOT = Path(__file__).parent.parent

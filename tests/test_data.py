@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from nbroutes import data
+from nbroutes.data import sqlite as data
 
 
 @pytest.fixture(autouse=True)
@@ -210,7 +210,7 @@ def test_core_modules_import_no_ipython_or_tornado() -> None:
     import sys
 
     code = (
-        "import sys, nbroutes.data, nbroutes.resources\n"
+        "import sys, nbroutes.data.sqlite, nbroutes.data.resources\n"
         "print(sorted(m for m in ('IPython', 'tornado') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

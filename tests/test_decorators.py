@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nbroutes import App
-from nbroutes.cells import compile_cell
+from nbroutes.kernel.cells import compile_cell
 from nbroutes.testing import TestClient
 
 SEED = """

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nbroutes.magics import RouteMagics
+from nbroutes.kernel.magics import RouteMagics
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 

@@ -2,7 +2,7 @@
 
 Each notebook under ``kg_notebooks/`` is served twice, by ``jupyter kernelgateway`` (notebook-http mode, a real
 kernel) and by nbroutes (behind ``Server``, in a subprocess: ``build_app`` with IPython's own shell for one,
-``nbroutes.notebook.load_notebook``, as ``nbroutes serve`` does, for the other); the same requests go to both over
+``load_notebook``, as ``nbroutes serve`` does, for the other); the same requests go to both over
 sockets, and status, content type and body (and a few headers) must be equal.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nbroutes.kernelgateway import (
+from nbroutes.headless.kernelgateway import (
     KernelGatewayNotebookError,
     NotebookKernel,
     build_app,
@@ -41,9 +41,9 @@ SERVE_NBROUTES = """
 import asyncio, sys
 from pathlib import Path
 import nbformat
-from nbroutes.kernelgateway import build_app
-from nbroutes.notebook import load_notebook
-from nbroutes.server import Server
+from nbroutes.headless.kernelgateway import build_app
+from nbroutes.headless.runner import load_notebook
+from nbroutes.servers.tornado import Server
 
 path = Path(sys.argv[1])
 if path.stem == "people":
@@ -357,7 +357,7 @@ def test_a_failing_startup_cell_stops_the_start_and_leaves_the_environment_as_it
     script = (
         "import os, nbformat\n"
         "from pathlib import Path\n"
-        "from nbroutes.kernelgateway import StartupCellError, build_app\n"
+        "from nbroutes.headless.kernelgateway import StartupCellError, build_app\n"
         "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in (\n"
         '    \'import os\\nassert os.environ["KERNEL_GATEWAY"] == "1"\\nopen("here.txt", "w").close()\',\n'
         "    '# GET /hello\\nprint(1)',\n"
@@ -383,7 +383,7 @@ def test_a_long_running_server_keeps_a_bounded_history(tmp_path: Path) -> None:
         "import os, nbformat\n"
         "from pathlib import Path\n"
         "from IPython.core.interactiveshell import InteractiveShell\n"
-        "from nbroutes.kernelgateway import NotebookKernel, build_app\n"
+        "from nbroutes.headless.kernelgateway import NotebookKernel, build_app\n"
         "from nbroutes.testing import TestClient\n"
         "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('# GET /n\\n{\"n\": 1}')])\n"
         "client = TestClient(build_app(nb, None, directory=Path(os.environ['NB_DIR'])))\n"

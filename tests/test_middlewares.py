@@ -3,8 +3,8 @@
 import pytest
 
 import nbroutes
-from nbroutes.middlewares import MatcherError, compile_matcher
-from nbroutes.responses import Response
+from nbroutes.core.middlewares import MatcherError, compile_matcher
+from nbroutes.core.responses import Response
 from nbroutes.testing import TestClient
 
 

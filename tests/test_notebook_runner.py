@@ -12,7 +12,7 @@ import pytest
 from IPython import get_ipython
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from nbroutes.notebook import NotebookError, load_notebook, run_notebook, run_notebook_async
+from nbroutes.headless.runner import NotebookError, load_notebook, run_notebook, run_notebook_async
 from nbroutes.testing import TestClient
 
 

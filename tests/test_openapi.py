@@ -7,8 +7,8 @@ from openapi_spec_validator import validate
 from pydantic import BaseModel
 
 import nbroutes
-from nbroutes.openapi import build_openapi
-from nbroutes.paths import PatternError
+from nbroutes.core.openapi import build_openapi
+from nbroutes.core.paths import PatternError
 from nbroutes.testing import TestClient
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from nbroutes.paths import Kind, MalformedPathError, PatternError, compile_pattern, split_path
+from nbroutes.core.paths import Kind, MalformedPathError, PatternError, compile_pattern, split_path
 
 S, P, C, OPT = Kind.STATIC, Kind.PARAM, Kind.CATCH_ALL, Kind.OPTIONAL_CATCH_ALL
 

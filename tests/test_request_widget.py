@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 
 from nbroutes import App, Response
-from nbroutes.request_widget import (
+from nbroutes.kernel.request_widget import (
     PreparedRequest,
     RequestResult,
     RequestWidget,
     curl_command,
     render_body,
 )
-from nbroutes.server import Server
-from nbroutes.threads import KernelLoop
+from nbroutes.kernel.threads import KernelLoop
+from nbroutes.servers.tornado import Server
 
 BASE = "http://127.0.0.1:8000"
 PNG = bytes.fromhex(

@@ -2,9 +2,9 @@
 
 import pytest
 
-from nbroutes.datastructures import Headers, UploadedFile
-from nbroutes.exceptions import BodyError, HTTPException
-from nbroutes.requests import Request, format_size, parse_body, parse_content_type, parse_size
+from nbroutes.core.datastructures import Headers, UploadedFile
+from nbroutes.core.requests import Request, format_size, parse_body, parse_content_type, parse_size
+from nbroutes.errors import BodyError, HTTPException
 
 BOUNDARY = "XyZ123"
 

@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlite_utils import Database
 
 import nbroutes
-from nbroutes import data
-from nbroutes.openapi import build_openapi
-from nbroutes.output import Console
-from nbroutes.paths import PatternError
-from nbroutes.resources import CrudError, crud
+from nbroutes.core.openapi import build_openapi
+from nbroutes.core.output import Console
+from nbroutes.core.paths import PatternError
+from nbroutes.data import sqlite as data
+from nbroutes.data.resources import CrudError, crud
 from nbroutes.testing import TestClient
 
 
@@ -552,7 +552,7 @@ def test_openapi_keeps_a_declared_key_as_the_path_parameter(db: Database) -> Non
 
 
 def test_nbroutes_crud_stays_callable_after_its_module_is_imported(db: Database) -> None:
-    importlib.import_module("nbroutes.resources")  # a submodule import sets a package attribute; not "crud"
+    importlib.import_module("nbroutes.data.resources")  # a submodule import sets a package attribute; not "crud"
     app = nbroutes.App()
     routes = nbroutes.crud("/api/todos", db["todos"], Todo, app=app)
     assert [r.pattern.text for r in routes] == ["/api/todos", "/api/todos/[id]"]

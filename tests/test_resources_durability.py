@@ -24,9 +24,9 @@ import sys
 from pydantic import BaseModel
 
 import nbroutes
-from nbroutes import data
-from nbroutes.resources import crud
-from nbroutes.server import Server
+from nbroutes.data import sqlite as data
+from nbroutes.data.resources import crud
+from nbroutes.servers.tornado import Server
 
 
 class Todo(BaseModel):

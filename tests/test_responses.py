@@ -10,7 +10,7 @@ import uuid
 import pydantic
 import pytest
 
-from nbroutes.responses import ApiResponse, Response, ResponseSentError, to_response
+from nbroutes.core.responses import ApiResponse, Response, ResponseSentError, to_response
 
 JSON = "application/json; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"

@@ -4,9 +4,9 @@ import itertools
 
 import pytest
 
-from nbroutes.handlers import Endpoint
-from nbroutes.paths import MalformedPathError, compile_pattern
-from nbroutes.routing import Route, RouteConflictError, Router
+from nbroutes.core.handlers import Endpoint
+from nbroutes.core.paths import MalformedPathError, compile_pattern
+from nbroutes.core.routing import Route, RouteConflictError, Router
 
 
 def endpoint(req, res):

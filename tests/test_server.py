@@ -13,7 +13,7 @@ import warnings
 import pytest
 
 from nbroutes import App
-from nbroutes.server import PortInUseError, Server
+from nbroutes.servers.tornado import PortInUseError, Server
 
 JSON = "application/json; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"

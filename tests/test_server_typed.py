@@ -10,7 +10,7 @@ import test_server
 from pydantic import BaseModel
 
 from nbroutes import App, HTTPException, cors, require_token
-from nbroutes.server import Server
+from nbroutes.servers.tornado import Server
 
 loop = test_server.loop  # the fixture: an asyncio loop in a background thread
 on_loop = test_server.on_loop

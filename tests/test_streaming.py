@@ -10,7 +10,7 @@ import pytest
 import test_server
 
 from nbroutes import App, sse
-from nbroutes.server import Server
+from nbroutes.servers.tornado import Server
 from nbroutes.testing import TestClient
 
 loop = test_server.loop  # the fixture: an asyncio loop in a background thread

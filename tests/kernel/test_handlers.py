@@ -167,7 +167,7 @@ def test_test_client_from_a_notebook_cell(kernel: Kernel) -> None:
     )
     cell = kernel.ok(
         "from nbroutes.testing import TestClient\n"
-        "import nbroutes.kernel as k\n"
+        "import nbroutes.kernel.extension as k\n"
         "c = TestClient(k.state(get_ipython()).app)\n"
         "r = await c.get('/api/users/5')\n"
         "print(r.status_code, r.json())\n"

@@ -43,7 +43,7 @@ def make_widget(kernel: Kernel, var: str, args: str, subshell_id: str | None = N
     """Create ``var = RequestWidget(args)`` in a cell (on ``subshell_id`` if given); returns its widgets' model ids."""
     result = kernel.ok(
         "import json, operator\n"
-        "from nbroutes.request_widget import RequestWidget\n"
+        "from nbroutes.kernel.request_widget import RequestWidget\n"
         f"{var} = RequestWidget({args})\n"
         f"print(json.dumps({{n: operator.attrgetter(n)({var}).model_id for n in {NAMES!r}}}))\n"
         f"{var}",
@@ -231,7 +231,7 @@ def test_a_widget_made_on_a_subshell_sends_from_its_clicks_on_that_subshell(kern
 
 def test_a_widget_made_on_a_subshell_with_the_main_loop_sends_from_there(kernel: Kernel) -> None:
     kernel.ok('%%route /api/rw-sub-main\ndef GET(req):\n    return {"main": True}', {"cellId": "rw-sub-main"})
-    kernel.ok("from nbroutes.threads import KernelLoop\nrw_main_loop = KernelLoop.current()")
+    kernel.ok("from nbroutes.kernel.threads import KernelLoop\nrw_main_loop = KernelLoop.current()")
     subshell = kernel.create_subshell()
     ids = make_widget(kernel, "w_sub_main", '"GET", "/api/rw-sub-main", kernel_loop=rw_main_loop', subshell)
     kernel.click(ids["send_button"], subshell)

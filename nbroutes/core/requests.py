@@ -11,8 +11,8 @@ from http.cookies import _unquote  # type: ignore[attr-defined]
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from .datastructures import Headers, UploadedFile
-from .exceptions import BodyError
+from nbroutes.core.datastructures import Headers, UploadedFile
+from nbroutes.errors import BodyError
 
 __all__ = ["Request", "parse_body", "parse_content_type", "parse_size", "format_size"]
 

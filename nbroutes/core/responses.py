@@ -267,7 +267,7 @@ class ApiResponse:
     def write(self, chunk: Any) -> ApiResponse:
         """Send a chunk now: the response streams (chunked) until ``res.end()``."""
         self._check_open()
-        from .streaming import chunk_bytes
+        from nbroutes.core.streaming import chunk_bytes
 
         data = chunk_bytes(chunk)
         self.used = True
@@ -321,7 +321,7 @@ class ApiResponse:
     def to_response(self) -> Response:
         """What ``res`` holds, as a ``Response``."""
         if self._chunks is not None:
-            from .streaming import stream_response
+            from nbroutes.core.streaming import stream_response
 
             return stream_response(iter(self._chunks), self.status_code, self._headers, self._content_type)
         response = Response(self._body, self.status_code, self._headers)
@@ -347,7 +347,7 @@ def to_response(value: Any, res: ApiResponse | None = None) -> Response:
     if isinstance(value, Response):
         response = value
     elif inspect.isgenerator(value) or inspect.isasyncgen(value):
-        from .streaming import stream_response
+        from nbroutes.core.streaming import stream_response
 
         content_type = res.get_header("content-type") if res is not None else None
         status = res.status_code if res is not None else 200

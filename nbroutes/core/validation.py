@@ -27,9 +27,9 @@ from pydantic import TypeAdapter, ValidationError, create_model
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from .exceptions import BodyError, HTTPException
-from .requests import Request
-from .responses import ApiResponse
+from nbroutes.core.requests import Request
+from nbroutes.core.responses import ApiResponse
+from nbroutes.errors import BodyError, HTTPException
 
 __all__ = [
     "Body",
@@ -299,8 +299,8 @@ def bind(fn: Callable[..., Any], path_params: Sequence[str] = (), response_model
         raise SignatureError(f"{_name(fn)}: an annotation names something undefined ({exc})") from None
     except (TypeError, ValueError):
         return Signature(fn, [Parameter("req", "request"), Parameter("res", "response")], response_model)
-    from .requests import Request as RequestType
-    from .responses import ApiResponse as ResponseType
+    from nbroutes.core.requests import Request as RequestType
+    from nbroutes.core.responses import ApiResponse as ResponseType
 
     parameters: list[Parameter] = []
     for index, p in enumerate(sig.parameters.values()):
@@ -358,7 +358,7 @@ def bind(fn: Callable[..., Any], path_params: Sequence[str] = (), response_model
 
 def _response_type(annotation: Any) -> Any:
     """The return annotation, unless it says nothing about the body (None, Any, a Response, a generator)."""
-    from .responses import Response
+    from nbroutes.core.responses import Response
 
     if annotation in (None, type(None), Any) or annotation is inspect.Signature.empty:
         return None

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, TypeAdapter
 
-from .handlers import Endpoint
-from .paths import Kind, Pattern
-from .requests import Request
-from .responses import Response
+from nbroutes.core.handlers import Endpoint
+from nbroutes.core.paths import Kind, Pattern
+from nbroutes.core.requests import Request
+from nbroutes.core.responses import Response
 
 if TYPE_CHECKING:
-    from .app import App
-    from .routing import Route
+    from nbroutes.core.app import App
+    from nbroutes.core.routing import Route
 
 __all__ = ["build_openapi", "serve_internal", "INTERNAL_PREFIX"]
 
@@ -232,7 +232,7 @@ class _OpenAPICache:
 
 def serve_internal(app: App, request: Request) -> Response:
     """Answer a request under ``/_nbroutes/``: the OpenAPI document, the docs page and its assets."""
-    from .responses import dumps
+    from nbroutes.core.responses import dumps
 
     path = request.path[len(INTERNAL_PREFIX) :]
     if path == "openapi.json":

@@ -20,10 +20,10 @@ from urllib.parse import quote, urlencode
 
 import ipywidgets as widgets
 
-from .accesslog import human_size
-from .cards import PlainTextSummary, status_colour
-from .handlers import METHODS
-from .threads import KernelLoop, current_kernel_loop
+from nbroutes.core.handlers import METHODS
+from nbroutes.kernel.accesslog import human_size
+from nbroutes.kernel.cards import PlainTextSummary, status_colour
+from nbroutes.kernel.threads import KernelLoop, current_kernel_loop
 
 __all__ = ["PreparedRequest", "RequestResult", "RequestWidget", "curl_command", "render_body"]
 
@@ -564,7 +564,7 @@ class RequestWidget(PlainTextSummary, widgets.VBox):
     def _routes(self) -> Any:
         if self._shell is None:
             return None
-        from .kernel import state
+        from nbroutes.kernel.extension import state
 
         return state(self._shell)
 

@@ -21,9 +21,9 @@ from typing import Any
 import ipywidgets as widgets
 from sqlite_utils import Database
 
-from . import data
-from .cards import PlainTextSummary
-from .threads import current_kernel_loop
+from nbroutes.data import sqlite as data
+from nbroutes.kernel.cards import PlainTextSummary
+from nbroutes.kernel.threads import current_kernel_loop
 
 __all__ = ["DataBrowser", "browse"]
 

@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .output import Console
-from .requests import Request
-from .responses import Response, to_response
+from nbroutes.core.output import Console
+from nbroutes.core.requests import Request
+from nbroutes.core.responses import Response, to_response
 
 __all__ = ["Middleware", "MiddlewareStack", "MatcherError", "compile_matcher", "cors", "require_token"]
 

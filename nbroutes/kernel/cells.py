@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .handlers import METHODS, Endpoint, HandlerError
+from nbroutes.core.handlers import METHODS, Endpoint, HandlerError
 
 __all__ = ["CellError", "CompiledCell", "compile_cell", "detect_form", "parse_cell", "run_and_take"]
 

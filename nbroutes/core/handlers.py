@@ -6,9 +6,9 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .requests import Request
-from .responses import ApiResponse
-from .validation import Signature, SignatureError, bind
+from nbroutes.core.requests import Request
+from nbroutes.core.responses import ApiResponse
+from nbroutes.core.validation import Signature, SignatureError, bind
 
 __all__ = ["Endpoint", "HandlerError", "METHODS"]
 

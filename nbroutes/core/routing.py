@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .handlers import METHODS, Endpoint
-from .output import Console
-from .paths import Kind, Pattern, compile_pattern, split_path
+from nbroutes.core.handlers import METHODS, Endpoint
+from nbroutes.core.output import Console
+from nbroutes.core.paths import Kind, Pattern, compile_pattern, split_path
 
 __all__ = ["Route", "Router", "RouteConflictError", "DEFAULT_BODY_LIMIT", "DEFAULT_RESPONSE_LIMIT"]
 

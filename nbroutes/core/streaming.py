@@ -13,7 +13,7 @@ import inspect
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
-from .responses import TEXT_TYPE, Response, dumps
+from nbroutes.core.responses import TEXT_TYPE, Response, dumps
 
 __all__ = ["is_stream", "stream_response", "sse", "ChunkQueue"]
 

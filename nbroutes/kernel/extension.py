@@ -11,16 +11,16 @@ import os
 import sys
 from typing import Any
 
-from . import data
-from .accesslog import AccessLog
-from .app import App
-from .cards import RouteCard, example_path
-from .middlewares import Middleware
-from .output import route_stdio, unroute_stdio
-from .requests import Request
-from .responses import Response
-from .server import PortInUseError, Server
-from .threads import KernelLoop
+from nbroutes.core.app import App
+from nbroutes.core.middlewares import Middleware
+from nbroutes.core.output import route_stdio, unroute_stdio
+from nbroutes.core.requests import Request
+from nbroutes.core.responses import Response
+from nbroutes.data import sqlite as data
+from nbroutes.kernel.accesslog import AccessLog
+from nbroutes.kernel.cards import RouteCard, example_path
+from nbroutes.kernel.threads import KernelLoop
+from nbroutes.servers.tornado import PortInUseError, Server
 
 __all__ = [
     "KernelRoutes",
@@ -135,7 +135,7 @@ class KernelRoutes:
 
     def request_widget_for(self, route: Any) -> Any:
         """A request widget filled in for ``route``: its first method (GET if it has one) and an example path."""
-        from .request_widget import RequestWidget
+        from nbroutes.kernel.request_widget import RequestWidget
 
         methods = [m for m in route.methods if m not in ("HEAD", "OPTIONS", "ANY")]
         method = "GET" if not methods or "GET" in methods else methods[0]
@@ -189,9 +189,9 @@ def register_crud(shell: Any, prefix: str, table: Any, model: Any = None, **opti
     """
     from IPython.core.error import UsageError
 
-    from .paths import PatternError
-    from .resources import CrudError, crud
-    from .routing import RouteConflictError
+    from nbroutes.core.paths import PatternError
+    from nbroutes.core.routing import RouteConflictError
+    from nbroutes.data.resources import CrudError, crud
 
     routes = state(shell)
     cell_id, label = current_cell(shell)
@@ -275,7 +275,7 @@ def _forget_unmarked_cells(shell: Any) -> Any:
 
 def load(shell: Any) -> None:
     """Register the magics, route output to route cells and start the server."""
-    from .magics import RouteMagics
+    from nbroutes.kernel.magics import RouteMagics
 
     routes = state(shell)
     try:

@@ -22,10 +22,10 @@ from tornado import httputil
 from tornado.httpserver import HTTPServer
 from tornado.iostream import StreamClosedError
 
-from .app import App
-from .output import Console
-from .requests import Request
-from .responses import Response
+from nbroutes.core.app import App
+from nbroutes.core.output import Console
+from nbroutes.core.requests import Request
+from nbroutes.core.responses import Response
 
 #: Called after each response is sent: (request, response, seconds, bytes of body sent).
 Observer = Callable[[Request, Response, float, int], None]

@@ -39,17 +39,17 @@ from urllib.parse import parse_qsl, quote, urlencode
 from pydantic import BaseModel, TypeAdapter, ValidationError, create_model
 from sqlite_utils.db import Table, quote_identifier
 
-from . import data
-from .app import App
-from .exceptions import HTTPException
-from .handlers import Endpoint
-from .openapi import INTERNAL_PREFIX
-from .output import Console
-from .paths import PatternError, compile_pattern
-from .requests import Request
-from .responses import ApiResponse
-from .routing import Route
-from .validation import Query, RequestValidationError
+from nbroutes.core.app import App
+from nbroutes.core.handlers import Endpoint
+from nbroutes.core.openapi import INTERNAL_PREFIX
+from nbroutes.core.output import Console
+from nbroutes.core.paths import PatternError, compile_pattern
+from nbroutes.core.requests import Request
+from nbroutes.core.responses import ApiResponse
+from nbroutes.core.routing import Route
+from nbroutes.core.validation import Query, RequestValidationError
+from nbroutes.data import sqlite as data
+from nbroutes.errors import HTTPException
 
 __all__ = ["crud", "CrudError"]
 

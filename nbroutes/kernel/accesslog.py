@@ -10,8 +10,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from .requests import Request
-from .responses import Response
+from nbroutes.core.requests import Request
+from nbroutes.core.responses import Response
 
 __all__ = ["AccessLog", "LogEntry", "human_size"]
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from .output import Console
+from nbroutes.core.output import Console
 
 __all__ = ["PlainTextSummary", "RouteCard", "example_path", "status_colour"]
 

@@ -13,15 +13,15 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from .cards import example_path
-from .cells import CellError, compile_cell, parse_cell, run_and_take
-from .handlers import METHODS, HandlerError
-from .kernel import KernelRoutes, current_cell, register_middleware
-from .middlewares import MatcherError
-from .paths import PatternError, compile_pattern
-from .requests import parse_size
-from .routing import DEFAULT_RESPONSE_LIMIT, RouteConflictError
-from .server import PortInUseError
+from nbroutes.core.handlers import METHODS, HandlerError
+from nbroutes.core.middlewares import MatcherError
+from nbroutes.core.paths import PatternError, compile_pattern
+from nbroutes.core.requests import parse_size
+from nbroutes.core.routing import DEFAULT_RESPONSE_LIMIT, RouteConflictError
+from nbroutes.kernel.cards import example_path
+from nbroutes.kernel.cells import CellError, compile_cell, parse_cell, run_and_take
+from nbroutes.kernel.extension import KernelRoutes, current_cell, register_middleware
+from nbroutes.servers.tornado import PortInUseError
 
 __all__ = ["RouteMagics"]
 
@@ -229,7 +229,7 @@ class RouteMagics(Magics):
             path = example_path(first[0].pattern.text) if first else "/"
         if not path.startswith("/"):
             raise UsageError(f"%request: the path must start with /, not {path!r}")
-        from .request_widget import RequestWidget
+        from nbroutes.kernel.request_widget import RequestWidget
 
         return RequestWidget(method, path, kernel_loop=self.routes.loop)
 
@@ -239,8 +239,8 @@ class RouteMagics(Magics):
     def browse(self, line: str) -> Any:
         """%browse [DB]: browse the tables of a SQLite file: row counts, paged rows, sort, filter, live refresh."""
         args = parse_argstring(self.browse, line)
-        from . import data
-        from .browser import DataBrowser
+        from nbroutes.data import sqlite as data
+        from nbroutes.kernel.browser import DataBrowser
 
         try:
             database = data.db(args.path)

@@ -1,0 +1,215 @@
+"""``TestClient``: the whole request pipeline in-process, with no socket.
+
+From pytest (no event loop running) calls return the response directly::
+
+    client = TestClient(app)
+    assert client.get("/api/hello").json() == {"hello": "world"}
+
+In a notebook cell, where the kernel's loop is already running, await them::
+
+    r = await client.get("/api/hello")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json as jsonlib
+import uuid
+from collections.abc import Awaitable, Coroutine, Mapping, Sequence
+from typing import Any, TypeAlias
+from urllib.parse import urlencode
+
+from nbroutes.core.app import App
+from nbroutes.core.datastructures import Headers
+from nbroutes.core.requests import Request, parse_cookie_header
+from nbroutes.core.responses import Response
+
+__all__ = ["TestClient", "TestResponse"]
+
+Params: TypeAlias = Mapping[str, Any] | Sequence[tuple[str, Any]] | None
+FileSpec: TypeAlias = bytes | str | tuple[str, bytes | str] | tuple[str, bytes | str, str]
+
+
+class TestResponse:
+    """A response as a client sees it: status, headers, body, cookies."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, response: Response) -> None:
+        self.status_code = response.status
+        self.headers = Headers(response.headers)
+        self.content = response.body
+        self.response = response
+
+    @property
+    def status(self) -> int:
+        return self.status_code
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return jsonlib.loads(self.content)
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """Cookies the response sets (name -> value)."""
+        out: dict[str, str] = {}
+        for line in self.headers.getlist("set-cookie"):
+            out.update(parse_cookie_header(line.split(";", 1)[0]))
+        return out
+
+    def __repr__(self) -> str:
+        return f"<TestResponse {self.status_code} {self.headers.get('content-type', '')}>"
+
+
+class TestClient:
+    """Send requests to an ``App`` in-process.
+
+    ``raise_server_exceptions=True`` re-raises a handler's exception instead of
+    returning its 500. Cookies the app sets are kept and sent back, as a browser would.
+    """
+
+    __test__ = False
+
+    def __init__(
+        self, app: App, *, raise_server_exceptions: bool = False, base_headers: Mapping[str, str] | None = None
+    ) -> None:
+        self.app = app
+        self.raise_server_exceptions = raise_server_exceptions
+        self.base_headers = dict(base_headers or {})
+        self.cookies: dict[str, str] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def request(self, method: str, url: str, **options: Any) -> Any:
+        """Send a request (options as ``build_request``): a TestResponse, or an awaitable of one in a running loop."""
+        return self._run(self._send(self.build_request(method, url, **options)))
+
+    def build_request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Params = None,
+        headers: Mapping[str, str] | None = None,
+        cookies: Mapping[str, str] | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | str | bytes | None = None,
+        files: Mapping[str, FileSpec] | None = None,
+        content: bytes | str | None = None,
+    ) -> Request:
+        """The ``Request`` that ``request`` would send."""
+        lines = [(k, str(v)) for k, v in {**self.base_headers, **(headers or {})}.items()]
+        given = {k.lower() for k, _ in lines}
+        body = b""
+        content_type = None
+        if files:
+            body, content_type = _multipart(data if isinstance(data, Mapping) else {}, files)
+        elif json is not None:
+            body, content_type = jsonlib.dumps(json).encode(), "application/json"
+        elif isinstance(data, Mapping):
+            body, content_type = urlencode(list(_pairs(data)), doseq=True).encode(), "application/x-www-form-urlencoded"
+        elif data is not None:
+            body = data.encode() if isinstance(data, str) else data
+        elif content is not None:
+            body = content.encode() if isinstance(content, str) else content
+        if content_type and "content-type" not in given:
+            lines.append(("Content-Type", content_type))
+        if body and "content-length" not in given:
+            lines.append(("Content-Length", str(len(body))))
+        jar = {**self.cookies, **(cookies or {})}
+        if jar and "cookie" not in given:
+            lines.append(("Cookie", "; ".join(f"{k}={v}" for k, v in jar.items())))
+        if params:
+            query = urlencode(list(_pairs(params)), doseq=True)
+            url += ("&" if "?" in url else "?") + query
+        return Request(method, url, lines, body, client=("testclient", 50000))
+
+    async def _send(self, request: Request) -> TestResponse:
+        response = await self.app.dispatch(request)
+        if response.stream is not None:
+            response.body = b"".join([chunk async for chunk in response.stream])
+            response.stream = None
+        if self.raise_server_exceptions and response.exception is not None:
+            raise response.exception
+        result = TestResponse(response)
+        for name, value in result.cookies.items():
+            if value:
+                self.cookies[name] = value
+            else:
+                self.cookies.pop(name, None)
+        return result
+
+    def _run(self, coro: Coroutine[Any, Any, TestResponse]) -> TestResponse | Awaitable[TestResponse]:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            if self._loop is None or self._loop.is_closed():
+                self._loop = asyncio.new_event_loop()
+            return self._loop.run_until_complete(coro)
+        return coro  # inside a running loop (a notebook cell): the caller awaits it
+
+    def close(self) -> None:
+        """Close the private event loop used outside a running loop."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.close()
+
+    def __enter__(self) -> TestClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        return self.request("GET", url, **kwargs)
+
+    def head(self, url: str, **kwargs: Any) -> Any:
+        return self.request("HEAD", url, **kwargs)
+
+    def options(self, url: str, **kwargs: Any) -> Any:
+        return self.request("OPTIONS", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> Any:
+        return self.request("PUT", url, **kwargs)
+
+    def patch(self, url: str, **kwargs: Any) -> Any:
+        return self.request("PATCH", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", url, **kwargs)
+
+
+def _pairs(items: Mapping[str, Any] | Sequence[tuple[str, Any]]) -> Any:
+    pairs = items.items() if isinstance(items, Mapping) else items
+    for key, value in pairs:
+        if isinstance(value, (list, tuple)):
+            for v in value:
+                yield key, str(v)
+        else:
+            yield key, str(value)
+
+
+def _multipart(fields: Mapping[str, Any], files: Mapping[str, FileSpec]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    out = bytearray()
+    for name, value in _pairs(fields):
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+        out += value.encode() + b"\r\n"
+    for name, spec in files.items():
+        if isinstance(spec, tuple):
+            filename, data, *rest = spec
+            ctype = rest[0] if rest else "application/octet-stream"
+        else:
+            filename, data, ctype = name, spec, "application/octet-stream"
+        raw = data.encode() if isinstance(data, str) else data
+        out += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            f"Content-Type: {ctype}\r\n\r\n"
+        ).encode()
+        out += raw + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), f"multipart/form-data; boundary={boundary}"

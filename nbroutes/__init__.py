@@ -16,7 +16,7 @@ from nbroutes.core.requests import Request
 from nbroutes.core.responses import ApiResponse, Response
 from nbroutes.core.streaming import sse
 from nbroutes.core.validation import Body, Cookie, Header, Path, Query
-from nbroutes.errors import HTTPException
+from nbroutes.errors import HTTPException, NbroutesError, RequestValidationError
 
 __all__ = [
     "ApiResponse",
@@ -29,6 +29,8 @@ __all__ = [
     "crud",
     "db",
     "HTTPException",
+    "NbroutesError",
+    "RequestValidationError",
     "Header",
     "Headers",
     "Path",

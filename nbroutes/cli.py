@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.command == "serve":
         return _serve(args, path.resolve())
-    from nbroutes.headless.runner import NotebookError, run_notebook
+    from nbroutes.errors import NotebookError
+    from nbroutes.headless.runner import run_notebook
 
     try:
         run = run_notebook(path)
@@ -187,7 +188,8 @@ async def _serve_one(
     args: argparse.Namespace, path: Path, sock: socket.socket, out: TextIO, *, ready_fd: int | None = None
 ) -> int:
     """Run the notebook, serve its App on ``sock`` until SIGTERM or SIGINT, then drain; returns the exit status."""
-    from nbroutes.headless.runner import NotebookError, run_notebook_async
+    from nbroutes.errors import NotebookError
+    from nbroutes.headless.runner import run_notebook_async
     from nbroutes.servers.tornado import Server
 
     worker = ready_fd is not None
@@ -237,7 +239,8 @@ async def _reload_on_save(path: Path, server: Any, stop: asyncio.Event, out: Tex
 
     print(f"nbroutes: watching {path.name}; saving it runs it again", file=out, flush=True)
 
-    from nbroutes.headless.runner import NotebookError, run_notebook_async
+    from nbroutes.errors import NotebookError
+    from nbroutes.headless.runner import run_notebook_async
 
     target = os.path.realpath(path)
     # The directory, not the file: Jupyter saves by writing a new file and renaming it over the old one.

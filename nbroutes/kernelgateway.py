@@ -1,9 +1,8 @@
 """Kernel Gateway `notebook-http` notebooks served by nbroutes: the public name of `nbroutes.headless.kernelgateway`."""
 
+from nbroutes.errors import KernelGatewayNotebookError, StartupCellError
 from nbroutes.headless.kernelgateway import (
     SWAGGER_PATH,
-    KernelGatewayNotebookError,
-    StartupCellError,
     build_app,
     is_kernel_gateway_notebook,
     request_json,

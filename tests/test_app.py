@@ -9,7 +9,8 @@ import pytest
 
 from nbroutes import App, HTTPException
 from nbroutes.core.output import Console, route_stdio, unroute_stdio
-from nbroutes.kernel.cells import CellError, compile_cell
+from nbroutes.errors import CellError
+from nbroutes.kernel.cells import compile_cell
 from nbroutes.testing import TestClient
 
 JSON = "application/json; charset=utf-8"

@@ -22,13 +22,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nbroutes.headless.kernelgateway import (
-    KernelGatewayNotebookError,
-    NotebookKernel,
-    build_app,
-    is_kernel_gateway_notebook,
-    swagger_document,
-)
+from nbroutes.errors import KernelGatewayNotebookError
+from nbroutes.headless.kernelgateway import NotebookKernel, build_app, is_kernel_gateway_notebook, swagger_document
 
 NOTEBOOKS = Path(__file__).parent / "kg_notebooks"
 REPO = Path(__file__).parent.parent

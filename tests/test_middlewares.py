@@ -3,8 +3,9 @@
 import pytest
 
 import nbroutes
-from nbroutes.core.middlewares import MatcherError, compile_matcher
+from nbroutes.core.middlewares import compile_matcher
 from nbroutes.core.responses import Response
+from nbroutes.errors import MatcherError
 from nbroutes.testing import TestClient
 
 

@@ -12,7 +12,8 @@ import pytest
 from IPython import get_ipython
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from nbroutes.headless.runner import NotebookError, load_notebook, run_notebook, run_notebook_async
+from nbroutes.errors import NotebookError
+from nbroutes.headless.runner import load_notebook, run_notebook, run_notebook_async
 from nbroutes.testing import TestClient
 
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 import nbroutes
 from nbroutes.core.openapi import build_openapi
-from nbroutes.core.paths import PatternError
+from nbroutes.errors import PatternError
 from nbroutes.testing import TestClient
 
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from nbroutes.core.paths import Kind, MalformedPathError, PatternError, compile_pattern, split_path
+from nbroutes.core.paths import Kind, compile_pattern, split_path
+from nbroutes.errors import MalformedPathError, PatternError
 
 S, P, C, OPT = Kind.STATIC, Kind.PARAM, Kind.CATCH_ALL, Kind.OPTIONAL_CATCH_ALL
 

@@ -10,7 +10,8 @@ import uuid
 import pydantic
 import pytest
 
-from nbroutes.core.responses import ApiResponse, Response, ResponseSentError, to_response
+from nbroutes.core.responses import ApiResponse, Response, to_response
+from nbroutes.errors import ResponseSentError
 
 JSON = "application/json; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"

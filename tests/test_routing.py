@@ -5,8 +5,9 @@ import itertools
 import pytest
 
 from nbroutes.core.handlers import Endpoint
-from nbroutes.core.paths import MalformedPathError, compile_pattern
-from nbroutes.core.routing import Route, RouteConflictError, Router
+from nbroutes.core.paths import compile_pattern
+from nbroutes.core.routing import Route, Router
+from nbroutes.errors import MalformedPathError, RouteConflictError
 
 
 def endpoint(req, res):

@@ -13,7 +13,8 @@ import warnings
 import pytest
 
 from nbroutes import App
-from nbroutes.servers.tornado import PortInUseError, Server
+from nbroutes.errors import PortInUseError
+from nbroutes.servers.tornado import Server
 
 JSON = "application/json; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"

@@ -17,13 +17,12 @@ from nbroutes.core.handlers import Endpoint
 from nbroutes.core.middlewares import Middleware, MiddlewareStack
 from nbroutes.core.openapi import INTERNAL_PREFIX, serve_internal
 from nbroutes.core.output import Console, current_console
-from nbroutes.core.paths import MalformedPathError, PatternError, compile_pattern
+from nbroutes.core.paths import compile_pattern
 from nbroutes.core.requests import Request, format_size, parse_size
 from nbroutes.core.responses import TEXT_TYPE, ApiResponse, Response, to_response
 from nbroutes.core.routing import DEFAULT_BODY_LIMIT, DEFAULT_RESPONSE_LIMIT, Route, Router
 from nbroutes.core.streaming import ChunkQueue
-from nbroutes.core.validation import RequestValidationError
-from nbroutes.errors import BodyError, HTTPException
+from nbroutes.errors import BodyError, HTTPException, MalformedPathError, PatternError, RequestValidationError
 
 __all__ = ["App"]
 

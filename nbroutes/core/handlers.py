@@ -8,14 +8,14 @@ from typing import Any
 
 from nbroutes.core.requests import Request
 from nbroutes.core.responses import ApiResponse
-from nbroutes.core.validation import Signature, SignatureError, bind
+from nbroutes.core.validation import Signature, bind
+from nbroutes.errors import SignatureError
 
-__all__ = ["Endpoint", "HandlerError", "METHODS"]
+__all__ = ["Endpoint", "METHODS"]
 
 #: The HTTP methods a method-form cell may define, as App Router's route.ts.
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
-HandlerError = SignatureError
 
 
 class Endpoint:
@@ -27,7 +27,7 @@ class Endpoint:
         self, fn: Callable[..., Any], name: str | None = None, *, response_model: Any = None, status_code: int = 200
     ) -> None:
         if not callable(fn):
-            raise HandlerError(f"{name or fn!r} must be a function, not {type(fn).__name__}")
+            raise SignatureError(f"{name or fn!r} must be a function, not {type(fn).__name__}")
         self.fn = fn
         self.name = name or getattr(fn, "__name__", "handler")
         self.is_async = inspect.iscoroutinefunction(fn)
@@ -40,7 +40,7 @@ class Endpoint:
     def prepare(self, path_params: Sequence[str]) -> None:
         """Bind the signature for a route with these path parameters.
 
-        Raises HandlerError for a parameter nbroutes cannot supply.
+        Raises SignatureError for a parameter nbroutes cannot supply.
         """
         signature = bind(self.fn, path_params, self.response_model)
         self.signature = signature

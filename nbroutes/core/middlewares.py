@@ -22,14 +22,11 @@ from typing import Any
 from nbroutes.core.output import Console
 from nbroutes.core.requests import Request
 from nbroutes.core.responses import Response, to_response
+from nbroutes.errors import MatcherError
 
 __all__ = ["Middleware", "MiddlewareStack", "MatcherError", "compile_matcher", "cors", "require_token"]
 
 CallNext = Callable[[Request], Awaitable[Response]]
-
-
-class MatcherError(ValueError):
-    """A middleware matcher that is not Next.js matcher syntax."""
 
 
 # A literal stops before a "/" that leads a parameter, so "/:p*" can make that slash optional.

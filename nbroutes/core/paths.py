@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
+from nbroutes.errors import MalformedPathError, PatternError
+
 __all__ = [
     "Kind",
     "MalformedPathError",
@@ -30,10 +32,6 @@ __all__ = [
     "compile_pattern",
     "split_path",
 ]
-
-
-class PatternError(ValueError):
-    """A route pattern that Next.js would refuse."""
 
 
 class Kind(enum.IntEnum):
@@ -134,10 +132,6 @@ def compile_pattern(text: str) -> Pattern:
             raise PatternError(f"catch-all segment {part!r} must be the last segment of {text!r}")
         segments.append(Segment(kind, name))
     return Pattern(text, tuple(segments))
-
-
-class MalformedPathError(ValueError):
-    """A request path with a bad percent-escape or invalid UTF-8."""
 
 
 _ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")

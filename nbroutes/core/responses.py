@@ -15,6 +15,8 @@ from pathlib import PurePath
 from typing import Any
 from urllib.parse import quote
 
+from nbroutes.errors import ResponseSentError
+
 __all__ = ["Response", "ApiResponse", "to_response", "dumps", "ResponseSentError"]
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -125,10 +127,6 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {len(self.body)} bytes>"
-
-
-class ResponseSentError(RuntimeError):
-    """The handler wrote to ``res`` after the response was already sent."""
 
 
 _COOKIE_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")

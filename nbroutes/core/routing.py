@@ -17,15 +17,12 @@ from typing import Any
 from nbroutes.core.handlers import METHODS, Endpoint
 from nbroutes.core.output import Console
 from nbroutes.core.paths import Kind, Pattern, compile_pattern, split_path
+from nbroutes.errors import RouteConflictError
 
 __all__ = ["Route", "Router", "RouteConflictError", "DEFAULT_BODY_LIMIT", "DEFAULT_RESPONSE_LIMIT"]
 
 DEFAULT_BODY_LIMIT = 1024 * 1024
 DEFAULT_RESPONSE_LIMIT = 4 * 1024 * 1024
-
-
-class RouteConflictError(ValueError):
-    """Routes that Next.js would refuse to have side by side."""
 
 
 @dataclass(eq=False)
@@ -59,7 +56,7 @@ class Route:
 
     def _build(self) -> None:
         for endpoint in self.endpoints.values():
-            endpoint.prepare(self.pattern.param_names)  # raises HandlerError for an unfillable parameter
+            endpoint.prepare(self.pattern.param_names)  # raises SignatureError for an unfillable parameter
         named = {m: ep for m, ep in self.endpoints.items() if m != "*"}
         fallback = self.endpoints.get("*")
         only = self.only

@@ -29,7 +29,7 @@ from pydantic_core import PydanticUndefined
 
 from nbroutes.core.requests import Request
 from nbroutes.core.responses import ApiResponse
-from nbroutes.errors import BodyError, HTTPException
+from nbroutes.errors import BodyError, RequestValidationError, SignatureError
 
 __all__ = [
     "Body",
@@ -44,14 +44,6 @@ __all__ = [
 ]
 
 LOCATIONS = ("path", "query", "header", "cookie")
-
-
-class RequestValidationError(HTTPException):
-    """The request's parameters or body did not validate: a 422 with the error list."""
-
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        super().__init__(422, "Validation failed")
-        self.errors = errors
 
 
 class Param:
@@ -282,10 +274,6 @@ def _marker(annotation: Any) -> Param | None:
             if isinstance(extra, Param):
                 return extra
     return None
-
-
-class SignatureError(TypeError):
-    """A handler signature nbroutes cannot fill in; the message says which parameter."""
 
 
 def bind(fn: Callable[..., Any], path_params: Sequence[str] = (), response_model: Any = None) -> Signature:

@@ -43,13 +43,13 @@ from nbroutes.core.app import App
 from nbroutes.core.handlers import Endpoint
 from nbroutes.core.openapi import INTERNAL_PREFIX
 from nbroutes.core.output import Console
-from nbroutes.core.paths import PatternError, compile_pattern
+from nbroutes.core.paths import compile_pattern
 from nbroutes.core.requests import Request
 from nbroutes.core.responses import ApiResponse
 from nbroutes.core.routing import Route
-from nbroutes.core.validation import Query, RequestValidationError
+from nbroutes.core.validation import Query
 from nbroutes.data import sqlite as data
-from nbroutes.errors import HTTPException
+from nbroutes.errors import CrudError, HTTPException, PatternError, RequestValidationError
 
 __all__ = ["crud", "CrudError"]
 
@@ -59,10 +59,6 @@ _PARAM = {"page_": PAGE, "size_": SIZE, "sort_": SORT}  # Python names (pydantic
 _RESERVED = {"req", "res", "body", *_PARAM}
 _SCALARS = (bool, int, float, str, bytes, datetime.datetime, datetime.date, datetime.time, decimal.Decimal, uuid.UUID)
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
-
-
-class CrudError(ValueError):
-    """A prefix, table or model that ``crud()`` cannot serve; the message says what to change."""
 
 
 def crud(
@@ -84,14 +80,17 @@ def crud(
     model, one is made from the table's columns (every field optional). Registering the
     same owner again (by default the prefix) replaces its routes.
 
-    Raises CrudError for a table, model or option it cannot serve (PatternError for a bad
-    prefix), RouteConflictError if the routes clash with others, changing nothing.
+    Raises CrudError for a prefix, table, model or option it cannot serve, RouteConflictError
+    if the routes clash with others, changing nothing.
     """
-    compiled = compile_pattern(prefix)
+    try:
+        compiled = compile_pattern(prefix)
+    except PatternError as exc:
+        raise CrudError(str(exc)) from None
     if not compiled.is_static:
         raise CrudError(f"{compiled.text}: the prefix must be a static path such as /api/todos")
     if compiled.text.startswith(INTERNAL_PREFIX.rstrip("/")):
-        raise PatternError(f"{compiled.text}: paths under {INTERNAL_PREFIX} are nbroutes' own (docs, OpenAPI)")
+        raise CrudError(f"{compiled.text}: paths under {INTERNAL_PREFIX} are nbroutes' own (docs, OpenAPI)")
     if not isinstance(table, Table):
         raise CrudError(f"{table!r} is not a table (a view cannot be written): pass db['name']")
     if not 1 <= page_size <= max_page_size:

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
+from nbroutes.errors import DatabasePathError
+
 __all__ = ["db", "close_all", "reopen_all", "open_databases", "watch", "check_changes", "lock", "DatabasePathError"]
 
 app_log = logging.getLogger("nbroutes.application")
@@ -34,10 +36,6 @@ BUSY_TIMEOUT_MS = 5000
 MEMORY = ":memory:"
 
 Watcher = Callable[[Database], None]
-
-
-class DatabasePathError(FileNotFoundError):
-    """The database file's directory does not exist (``db()`` creates files, never directories)."""
 
 
 @dataclass(eq=False)

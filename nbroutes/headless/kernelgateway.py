@@ -30,9 +30,10 @@ from nbroutes.core.app import App
 from nbroutes.core.handlers import Endpoint
 from nbroutes.core.openapi import INTERNAL_PREFIX
 from nbroutes.core.output import Console
-from nbroutes.core.paths import MalformedPathError, PatternError, compile_pattern
+from nbroutes.core.paths import compile_pattern
 from nbroutes.core.requests import Request
 from nbroutes.core.responses import Response
+from nbroutes.errors import KernelGatewayNotebookError, MalformedPathError, PatternError, StartupCellError
 
 if TYPE_CHECKING:
     import nbformat
@@ -66,14 +67,6 @@ _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # Segment text that means the same as a regular expression and as plain text ('.' aside: read as a dot).
 _LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9._~!&',;=@-]+")
 _NBROUTES_MAGIC = re.compile(r"^\s*(%load_ext\s+nbroutes\b|%%route\b|import\s+nbroutes\b|from\s+nbroutes\b)", re.M)
-
-
-class KernelGatewayNotebookError(ValueError):
-    """A Kernel Gateway notebook nbroutes cannot serve as it stands; the message says what to change."""
-
-
-class StartupCellError(RuntimeError):
-    """A cell without an annotation raised at startup (Kernel Gateway would not start either)."""
 
 
 def _code_sources(nb: nbformat.NotebookNode) -> list[str]:

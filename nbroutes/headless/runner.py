@@ -37,6 +37,7 @@ from nbroutes.core.app import App
 from nbroutes.core.middlewares import Middleware
 from nbroutes.core.output import Console, current_console
 from nbroutes.core.routing import Route
+from nbroutes.errors import NotebookError
 from nbroutes.kernel import extension as kernel
 
 __all__ = [
@@ -78,30 +79,6 @@ class NotebookCell:
     def name(self) -> str:
         """How messages name the cell: ``code cell 3 (notebook cell 7)``."""
         return f"code cell {self.number} (notebook cell {self.index + 1})"
-
-
-class NotebookError(Exception):
-    """The notebook could not be read, or one of its cells failed; ``cell`` is None when no cell is to blame."""
-
-    def __init__(self, message: str, path: Path, cell: NotebookCell | None = None, traceback: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.path = path
-        self.cell = cell
-        self.traceback = traceback
-
-    @property
-    def number(self) -> int | None:
-        """The failing cell's 1-based number among the code cells."""
-        return self.cell.number if self.cell is not None else None
-
-    @property
-    def index(self) -> int | None:
-        """The failing cell's 0-based position in the notebook."""
-        return self.cell.index if self.cell is not None else None
-
-    def __str__(self) -> str:
-        return f"{self.message}\n{self.traceback}".rstrip() if self.traceback else self.message
 
 
 @dataclass

@@ -18,16 +18,13 @@ from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from nbroutes.core.handlers import METHODS, Endpoint, HandlerError
+from nbroutes.core.handlers import METHODS, Endpoint
+from nbroutes.errors import CellError, SignatureError
 
 __all__ = ["CellError", "CompiledCell", "compile_cell", "detect_form", "parse_cell", "run_and_take"]
 
 Form = Literal["pages", "method", "body"]
 _HANDLER_NAMES = ("handler", *METHODS)
-
-
-class CellError(ValueError):
-    """A route cell that cannot become a route; the message says why."""
 
 
 @dataclass
@@ -115,7 +112,7 @@ def compile_cell(
     try:
         for name, fn in found.items():
             endpoints["*" if name == "handler" else name] = Endpoint(fn, name)
-    except HandlerError as exc:
+    except SignatureError as exc:
         raise CellError(str(exc)) from None
     if not endpoints:
         raise CellError(f"the cell names {', '.join(names)} but running it did not define them")

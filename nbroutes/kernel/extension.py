@@ -17,10 +17,11 @@ from nbroutes.core.output import route_stdio, unroute_stdio
 from nbroutes.core.requests import Request
 from nbroutes.core.responses import Response
 from nbroutes.data import sqlite as data
+from nbroutes.errors import PortInUseError
 from nbroutes.kernel.accesslog import AccessLog
 from nbroutes.kernel.cards import RouteCard, example_path
 from nbroutes.kernel.threads import KernelLoop
-from nbroutes.servers.tornado import PortInUseError, Server
+from nbroutes.servers.tornado import Server
 
 __all__ = [
     "KernelRoutes",
@@ -189,9 +190,8 @@ def register_crud(shell: Any, prefix: str, table: Any, model: Any = None, **opti
     """
     from IPython.core.error import UsageError
 
-    from nbroutes.core.paths import PatternError
-    from nbroutes.core.routing import RouteConflictError
-    from nbroutes.data.resources import CrudError, crud
+    from nbroutes.data.resources import crud
+    from nbroutes.errors import CrudError, RouteConflictError
 
     routes = state(shell)
     cell_id, label = current_cell(shell)
@@ -200,7 +200,7 @@ def register_crud(shell: Any, prefix: str, table: Any, model: Any = None, **opti
     card = routes.card("CRUD", prefix, f"(table {name})")
     try:
         made = crud(routes.app, prefix, table, model, owner=owner, console=card, **options)
-    except (CrudError, PatternError, RouteConflictError) as exc:
+    except (CrudError, RouteConflictError) as exc:
         raise UsageError(f"nbroutes.crud({prefix!r}): {exc}") from None
     for route in made:
         route.label = label

@@ -13,15 +13,14 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from nbroutes.core.handlers import METHODS, HandlerError
-from nbroutes.core.middlewares import MatcherError
-from nbroutes.core.paths import PatternError, compile_pattern
+from nbroutes.core.handlers import METHODS
+from nbroutes.core.paths import compile_pattern
 from nbroutes.core.requests import parse_size
-from nbroutes.core.routing import DEFAULT_RESPONSE_LIMIT, RouteConflictError
+from nbroutes.core.routing import DEFAULT_RESPONSE_LIMIT
+from nbroutes.errors import CellError, MatcherError, PatternError, PortInUseError, RouteConflictError, SignatureError
 from nbroutes.kernel.cards import example_path
-from nbroutes.kernel.cells import CellError, compile_cell, parse_cell, run_and_take
+from nbroutes.kernel.cells import compile_cell, parse_cell, run_and_take
 from nbroutes.kernel.extension import KernelRoutes, current_cell, register_middleware
-from nbroutes.servers.tornado import PortInUseError
 
 __all__ = ["RouteMagics"]
 
@@ -135,7 +134,7 @@ class RouteMagics(Magics):
                 console=console,
                 form=compiled.form,
             )
-        except (RouteConflictError, HandlerError) as exc:
+        except (RouteConflictError, SignatureError) as exc:
             raise UsageError(f"%%route {pattern.text}: {exc}") from None
         route.label = label
         console.route = route

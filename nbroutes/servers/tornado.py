@@ -26,6 +26,7 @@ from nbroutes.core.app import App
 from nbroutes.core.output import Console
 from nbroutes.core.requests import Request
 from nbroutes.core.responses import Response
+from nbroutes.errors import PortInUseError
 
 #: Called after each response is sent: (request, response, seconds, bytes of body sent).
 Observer = Callable[[Request, Response, float, int], None]
@@ -38,10 +39,6 @@ app_log = logging.getLogger("nbroutes.application")
 #: The largest body read for a route with ``--body-limit false``.
 UNLIMITED_BODY = 1024**3
 _PORT_SEARCH = 100
-
-
-class PortInUseError(OSError):
-    """No free port was found."""
 
 
 class _DateHeader:

@@ -194,8 +194,10 @@ async def _read_body(receive: Receive, reader: BodyReader) -> bool:
         message = await receive()
         if message["type"] == "http.disconnect":
             return False
-        if not reader.accept(message.get("body", b"")) or not message.get("more_body", False):
-            return True  # over the limit, the rest is not read: the server drops it with the connection
+        if not reader.accept(message.get("body", b"")):
+            return True  # over the limit: the rest is left unread, and the server drops it
+        if not message.get("more_body", False):
+            return True
 
 
 def _start_message(request: Request, response: Response, root_path: str) -> Message:

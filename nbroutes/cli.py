@@ -22,6 +22,8 @@ import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
+from nbroutes.servers.transport import listen, local_url, reserve
+
 __all__ = ["build_parser", "main", "DRAIN_SECONDS"]
 
 #: How long a shutdown waits for the requests in flight before closing their connections.
@@ -109,37 +111,6 @@ def _print_routes(run: Any) -> None:
         print("  ".join(text.ljust(width) for text, width in zip(row, widths, strict=True)).rstrip())
 
 
-def _listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
-    """A listening socket, bound before the notebook runs; with ``reuse_port`` one of a SO_REUSEPORT group.
-
-    Raises OSError when the address is taken or cannot be bound.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host or "0.0.0.0", port), family=family, backlog=1024, reuse_port=reuse_port)
-    sock.setblocking(False)
-    return sock
-
-
-def _reserve(host: str, port: int) -> socket.socket:
-    """The parent's claim on the port for ``--workers``: bound with SO_REUSEPORT but not listening.
-
-    Each worker listens on a socket of its own in the same SO_REUSEPORT group, so the kernel spreads new
-    connections over the workers (a single shared socket tends to hand them all to whichever worker is
-    waiting in accept); a socket that does not listen takes no connections.
-
-    Raises OSError when the address is taken or SO_REUSEPORT is missing.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host or "0.0.0.0", port))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
 def _serve(args: argparse.Namespace, path: Path) -> int:
     if args.workers < 1:
         print("nbroutes: --workers takes a number of processes, 1 or more", file=sys.stderr)
@@ -150,8 +121,9 @@ def _serve(args: argparse.Namespace, path: Path) -> int:
     if args.workers > 1 and not hasattr(os, "fork"):
         print("nbroutes: --workers needs os.fork (Linux or macOS)", file=sys.stderr)
         return 2
+    # Bound before the notebook runs, so a taken port fails at once rather than after its setup cells.
     try:
-        sock = _listen(args.host, args.port) if args.workers == 1 else _reserve(args.host, args.port)
+        sock = listen(args.host, args.port) if args.workers == 1 else reserve(args.host, args.port)
     except (OSError, AttributeError) as exc:  # AttributeError: no socket.SO_REUSEPORT on this system
         print(
             f"nbroutes: cannot listen on {args.host}:{args.port} ({exc}); choose another with --port", file=sys.stderr
@@ -279,10 +251,7 @@ class _Supervisor:
                 self._stop()
                 self._wait_all()
                 return 1 if failed else 0
-        from nbroutes.core.app import App
-        from nbroutes.servers.tornado import Server
-
-        url = Server(App(), self.args.host, self.sock.getsockname()[1]).url
+        url = local_url(self.args.host, self.sock.getsockname()[1])
         pids = ", ".join(str(p) for p in sorted(self.children))
         print(
             f"nbroutes: serving {self.path.name} on {url} with {self.args.workers} workers ({pids})",
@@ -304,7 +273,7 @@ class _Supervisor:
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 port = self.sock.getsockname()[1]
                 self.sock.close()
-                own = _listen(self.args.host, port, reuse_port=True)
+                own = listen(self.args.host, port, reuse_port=True)
                 code = asyncio.run(_serve_one(self.args, self.path, own, self.out, ready_fd=self.ready_write))
             except BaseException:  # noqa: BLE001 - a worker must never return into the parent's code
                 traceback.print_exc()

@@ -28,6 +28,7 @@ __all__ = [
     "CellError",
     "CrudError",
     "DatabasePathError",
+    "HeaderError",
     "PortInUseError",
     "NotebookError",
     "KernelGatewayNotebookError",
@@ -120,6 +121,10 @@ class CrudError(NbroutesError, ValueError):
 
 class DatabasePathError(NbroutesError, FileNotFoundError):
     """The database file's directory does not exist: ``db()`` creates files, never directories (``data.sqlite``)."""
+
+
+class HeaderError(NbroutesError, ValueError):
+    """A response header that HTTP cannot carry: the adapter answers 500 instead (``servers.transport``)."""
 
 
 class PortInUseError(NbroutesError, OSError):

@@ -31,6 +31,7 @@ def test_every_exception_derives_from_nbroutes_error(cls: type) -> None:
         (errors.CellError, ValueError),
         (errors.CrudError, ValueError),
         (errors.DatabasePathError, FileNotFoundError),
+        (errors.HeaderError, ValueError),
         (errors.PortInUseError, OSError),
         (errors.KernelGatewayNotebookError, ValueError),
         (errors.StartupCellError, RuntimeError),

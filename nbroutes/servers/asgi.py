@@ -7,7 +7,8 @@ this one only translates: it reads the body within the route's limit (a larger o
 is not read, and the core answers 413), awaits ``App.dispatch`` and sends the
 ``Response`` back, streaming chunk by chunk and closing the stream when the
 client leaves. The Date header is the server's: uvicorn, hypercorn and API
-Gateway add one, and a second from the app would be a duplicate.
+Gateway add one, and a second from the app would be a duplicate. The rules it
+shares with the Tornado adapter are ``transport``'s.
 """
 
 from __future__ import annotations
@@ -23,6 +24,17 @@ from urllib.parse import quote
 from nbroutes.core.app import App
 from nbroutes.core.requests import Request
 from nbroutes.core.responses import Response
+from nbroutes.servers.transport import (
+    ERROR_BODY,
+    ERROR_HEADERS,
+    BodyReader,
+    close_stream,
+    encode_headers,
+    log_access,
+    mounted_location,
+    report_failure,
+    send_stream,
+)
 
 __all__ = ["ASGIApp", "Loader"]
 
@@ -33,11 +45,9 @@ Send: TypeAlias = Callable[[Message], Awaitable[None]]
 #: An async callable that makes the App to serve, e.g. by running a notebook.
 Loader: TypeAlias = Callable[[], Awaitable[App]]
 
-access_log = logging.getLogger("nbroutes.access")
 app_log = logging.getLogger("nbroutes.application")
 
-_ERROR_BODY = b'{"error":"Internal Server Error"}'
-_ERROR_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(_ERROR_BODY)).encode())]
+_ERROR_HEADERS = encode_headers(ERROR_HEADERS)
 
 
 class ASGIApp:
@@ -131,32 +141,31 @@ class ASGIApp:
         root_path: str = scope.get("root_path", "")
         path = _route_path(scope, root_path)
         headers: list[tuple[str, str]] = []
-        declared = ""
+        declared: str | None = None
         for name, value in scope["headers"]:
             key, text = name.decode("latin-1"), value.decode("latin-1")
             headers.append((key, text))
             if key.lower() == "content-length":
                 declared = text
-        read = await _read_body(receive, app.body_limit_for(path), declared)
-        if read is None:
+        reader = BodyReader(app.body_limit_for(path), declared)
+        if not await _read_body(receive, reader):
             return  # the client left before it finished sending
-        body, exceeded = read
         query: bytes = scope.get("query_string", b"")
         client = scope.get("client")
         request = Request(
             scope["method"],
             f"{path}?{query.decode('latin-1')}" if query else path,
             headers,
-            body,
+            reader.body,
             client=(str(client[0]), int(client[1])) if client else None,
             scheme=scope.get("scheme", "http"),
-            body_exceeded=exceeded,
+            body_exceeded=reader.exceeded,
         )
         try:
             response = await app.dispatch(request)
             start_message = _start_message(request, response, root_path)
-        except Exception:  # noqa: BLE001 - dispatch handles handler errors; this is a bug in nbroutes
-            app_log.exception("nbroutes failed to answer %s %s", request.method, request.url)
+        except Exception as exc:  # noqa: BLE001 - dispatch handles handler errors; this is a bad header or a bug
+            report_failure(request, exc)
             await _send_error(send)
             return
         await send(start_message)
@@ -164,10 +173,7 @@ class ASGIApp:
             await send({"type": "http.response.body", "body": response.body})
         else:
             await _stream(response.stream, receive, send)
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                "%d %s %s %.1fms", response.status, request.method, request.url, (time.perf_counter() - start) * 1000
-            )
+        log_access(request, response.status, start)
 
 
 def _route_path(scope: Scope, root_path: str) -> str:
@@ -180,42 +186,31 @@ def _route_path(scope: Scope, root_path: str) -> str:
     return path or "/"
 
 
-async def _read_body(receive: Receive, limit: int | None, declared: str) -> tuple[bytes, bool] | None:
-    """The request body and whether it is over ``limit`` (reading stops there), or None if the client left."""
-    if limit is not None and declared.isdigit() and int(declared) > limit:
-        return b"", True  # never read, so the server sends no "100 Continue" for it either
-    chunks: list[bytes] = []
-    size = 0
+async def _read_body(receive: Receive, reader: BodyReader) -> bool:
+    """Feed the request body to ``reader`` until it ends or goes over its limit; False if the client left."""
+    if reader.declared_too_large:
+        return True  # never read, so the server sends no "100 Continue" for it either
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return None
-        chunk: bytes = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if limit is not None and size > limit:
-                return b"", True
-            chunks.append(chunk)
+            return False
+        if not reader.accept(message.get("body", b"")):
+            return True  # over the limit: the rest is left unread, and the server drops it
         if not message.get("more_body", False):
-            break
-    return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), False
+            return True
 
 
 def _start_message(request: Request, response: Response, root_path: str) -> Message:
-    """``http.response.start`` for ``response``; under a prefix, the trailing-slash redirect stays under it."""
-    headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.headers]
-    if root_path and response.status == 308 and request.route is None:
-        location = response.get_header("location")
-        if location is not None and location == _without_slash(request):
-            headers = [(k, v) for k, v in headers if k != b"location"]
-            headers.append((b"location", (root_path.rstrip("/") + location).encode("latin-1")))
+    """``http.response.start`` for ``response``; under a prefix, the trailing-slash redirect stays under it.
+
+    Raises HeaderError for a header HTTP cannot carry.
+    """
+    headers = encode_headers(response.headers)
+    location = mounted_location(request, response, root_path)
+    if location is not None:
+        headers = [(k, v) for k, v in headers if k != b"location"]
+        headers.append((b"location", location.encode("latin-1")))
     return {"type": "http.response.start", "status": response.status, "headers": headers}
-
-
-def _without_slash(request: Request) -> str:
-    """The Location of the core's trailing-slash redirect for ``request`` (as ``app._redirect_without_slash``)."""
-    target = "/" + request.path.rstrip("/").lstrip("/\\")
-    return f"{target}?{request.query_string}" if request.query_string else target
 
 
 async def _stream(stream: AsyncIterator[bytes], receive: Receive, send: Send) -> None:
@@ -228,9 +223,7 @@ async def _stream(stream: AsyncIterator[bytes], receive: Receive, send: Send) ->
     """
 
     async def pump() -> None:
-        async for chunk in stream:
-            if chunk:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send_stream(stream, lambda chunk: send({"type": "http.response.body", "body": chunk, "more_body": True}))
         await send({"type": "http.response.body", "body": b""})
 
     pumping = asyncio.ensure_future(pump())
@@ -243,9 +236,7 @@ async def _stream(stream: AsyncIterator[bytes], receive: Receive, send: Send) ->
         await asyncio.wait({pumping, watching})
         if not watching.cancelled():
             watching.exception()  # a receive() that failed also means the client is gone: retrieved, not raised
-        close = getattr(stream, "aclose", None)
-        if close is not None:
-            await close()
+        await close_stream(stream)  # pump closes it, unless it was cancelled before it started
     if not pumping.cancelled() and pumping.exception() is not None:
         raise pumping.exception()  # type: ignore[misc]
 
@@ -259,4 +250,4 @@ async def _until_disconnect(receive: Receive) -> None:
 async def _send_error(send: Send) -> None:
     """A 500 with a JSON body, for a failure of nbroutes itself (or of loading the notebook)."""
     await send({"type": "http.response.start", "status": 500, "headers": _ERROR_HEADERS})
-    await send({"type": "http.response.body", "body": _ERROR_BODY})
+    await send({"type": "http.response.body", "body": ERROR_BODY})

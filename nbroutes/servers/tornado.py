@@ -3,56 +3,52 @@
 It speaks to Tornado's HTTP/1.1 connection directly (an ``HTTPMessageDelegate``)
 rather than through ``RequestHandler``: the core already does routing, headers
 and errors, so the adapter only reads the body, within the route's limit, and
-writes the response back.
+writes the response back. The rules it shares with the ASGI adapter (body limits,
+the fallback 500, the access log, closing streams, binding, URLs) are ``transport``'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import logging
-import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from email.utils import formatdate
-from typing import Any
 
 from tornado import httputil
 from tornado.httpserver import HTTPServer
 from tornado.iostream import StreamClosedError
 
 from nbroutes.core.app import App
-from nbroutes.core.output import Console
 from nbroutes.core.requests import Request
 from nbroutes.core.responses import Response
 from nbroutes.errors import PortInUseError
+from nbroutes.servers.transport import (
+    ERROR_BODY,
+    ERROR_HEADERS,
+    BodyReader,
+    console_for,
+    http_date,
+    listen,
+    local_url,
+    log_access,
+    public_url,
+    report_failure,
+    send_stream,
+)
 
 #: Called after each response is sent: (request, response, seconds, bytes of body sent).
 Observer = Callable[[Request, Response, float, int], None]
 
 __all__ = ["Server", "PortInUseError", "public_url"]
 
-access_log = logging.getLogger("nbroutes.access")
 app_log = logging.getLogger("nbroutes.application")
 
 #: The largest body read for a route with ``--body-limit false``.
 UNLIMITED_BODY = 1024**3
 _PORT_SEARCH = 100
-
-
-class _DateHeader:
-    """The Date header, formatted once a second rather than once a request."""
-
-    second = -1
-    value = ""
-
-    @classmethod
-    def now(cls) -> str:
-        second = int(time.time())
-        if second != cls.second:
-            cls.second, cls.value = second, formatdate(second, usegmt=True)
-        return cls.value
 
 
 class _Exchange(httputil.HTTPMessageDelegate):
@@ -63,10 +59,7 @@ class _Exchange(httputil.HTTPMessageDelegate):
         "connection",
         "start_line",
         "headers",
-        "chunks",
-        "size",
-        "limit",
-        "exceeded",
+        "reader",
         "task",
         "observer",
         "active",
@@ -84,10 +77,8 @@ class _Exchange(httputil.HTTPMessageDelegate):
         self.active = active
         self.observer = observer
         self.connection = connection
-        self.chunks: list[bytes] = []
-        self.size = 0
-        self.limit: int | None = None
-        self.exceeded = False
+        #: Reads the body; None for a request that has none (neither Content-Length nor Transfer-Encoding).
+        self.reader: BodyReader | None = None
         self.task: asyncio.Future[None] | None = None
 
     def headers_received(
@@ -101,41 +92,33 @@ class _Exchange(httputil.HTTPMessageDelegate):
         self.start_line = start_line
         self.headers = headers
         if "Content-Length" in headers or "Transfer-Encoding" in headers:
+            # Over the limit it is still read, and dropped: HTTP/1.1 has no other way to the next request.
             limit = self.app.body_limit_for(start_line.path.partition("?")[0])
-            self.limit = limit
-            if limit is None:
+            reader = BodyReader(limit, headers.get("Content-Length"))
+            if reader.limit is None:
                 self.connection.set_max_body_size(UNLIMITED_BODY)  # type: ignore[attr-defined]
-            else:
-                length = headers.get("Content-Length", "")
-                if length.isdigit() and int(length) > limit:
-                    self.exceeded = True  # read and drop it; the core answers 413
+            self.reader = reader
         return None
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        if self.exceeded:
-            return None
-        self.size += len(chunk)
-        if self.limit is not None and self.size > self.limit:
-            self.exceeded = True
-            self.chunks.clear()
-        else:
-            self.chunks.append(chunk)
+        if self.reader is not None:
+            self.reader.accept(chunk)
         return None
 
     def finish(self) -> None:
         line = self.start_line
         context = getattr(self.connection, "context", None)
         client = (getattr(context, "remote_ip", ""), 0)
+        reader, self.reader = self.reader, None
         request = Request(
             line.method,
             line.path,
             list(self.headers.get_all()),
-            b"".join(self.chunks) if self.chunks else b"",
+            reader.body if reader is not None else b"",
             client=client,
             scheme=getattr(context, "protocol", "http"),
-            body_exceeded=self.exceeded,
+            body_exceeded=reader is not None and reader.exceeded,
         )
-        self.chunks = []
         self.task = asyncio.ensure_future(self._respond(request))
         if self.active is not None:
             self.task.add_done_callback(lambda _: self._done())
@@ -156,13 +139,14 @@ class _Exchange(httputil.HTTPMessageDelegate):
             response = await self.app.dispatch(request)
             headers = httputil.HTTPHeaders()
             for name, value in response.headers:
-                headers.add(name, value)  # raises HTTPInputError for a value HTTP cannot carry
+                # Raises HTTPInputError for a header HTTP cannot carry: transport.encode_headers' rule, checked once.
+                headers.add(name, value)
         except Exception as exc:  # noqa: BLE001 - dispatch handles handler errors; this is a bad header or a bug
-            _console(request).error(f"{request.method} {request.url} could not be answered: {exc}", exc)
+            report_failure(request, exc)
             self._write_error()
             return
         if "Date" not in headers:
-            headers["Date"] = _DateHeader.now()
+            headers["Date"] = http_date()
         status = response.status
         start_line = httputil.ResponseStartLine("HTTP/1.1", status, httputil.responses.get(status, "Unknown"))
         connection = self.connection
@@ -171,57 +155,34 @@ class _Exchange(httputil.HTTPMessageDelegate):
             if response.stream is None:
                 connection.write_headers(start_line, headers, response.body)
             else:
-                sent = await self._stream(start_line, headers, response.stream)
+                sent = await send_stream(
+                    response.stream, connection.write, functools.partial(connection.write_headers, start_line, headers)
+                )
             connection.finish()
         except StreamClosedError:
             pass
         except Exception as exc:  # noqa: BLE001 - a stream that raised after its headers went out
-            _console(request).error(f"{request.method} {request.url}: the response stream raised {exc!r}", exc)
+            console_for(request).error(f"{request.method} {request.url}: the response stream raised {exc!r}", exc)
             connection.close()  # the client sees the chunked body end early, rather than waiting forever
         if self.observer is not None:
             try:
                 self.observer(request, response, time.perf_counter() - start, sent)
             except Exception:  # noqa: BLE001 - a broken observer must not break serving
                 app_log.exception("nbroutes: the response observer failed")
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                "%d %s %s %.1fms", status, request.method, request.url, (time.perf_counter() - start) * 1000
-            )
-
-    async def _stream(self, start_line: httputil.ResponseStartLine, headers: httputil.HTTPHeaders, stream: Any) -> int:
-        """Send chunks as they come; returns the bytes sent. However it ends (done, client gone,
-        cancelled), close the stream: that runs the generator's ``finally`` now, not whenever the
-        garbage collector gets to it.
-        """
-        sent = 0
-        try:
-            await self.connection.write_headers(start_line, headers)
-            async for chunk in stream:
-                if chunk:
-                    await self.connection.write(chunk)
-                    sent += len(chunk)
-            return sent
-        finally:
-            close = getattr(stream, "aclose", None)
-            if close is not None:
-                await close()
+        log_access(request, status, start)
 
     def _write_error(self) -> None:
-        body = b'{"error":"Internal Server Error"}'
-        headers = httputil.HTTPHeaders({"Content-Type": "application/json", "Content-Length": str(len(body))})
+        """The fallback 500, for a response that could not be sent (a bad header, a bug in nbroutes)."""
+        headers = httputil.HTTPHeaders()
+        for name, value in ERROR_HEADERS:
+            headers.add(name, value)
         try:
             self.connection.write_headers(
-                httputil.ResponseStartLine("HTTP/1.1", 500, "Internal Server Error"), headers, body
+                httputil.ResponseStartLine("HTTP/1.1", 500, "Internal Server Error"), headers, ERROR_BODY
             )
             self.connection.finish()
         except StreamClosedError:
             pass
-
-
-def _console(request: Request) -> Console:
-    """Where a failure answering ``request`` is shown: its route's console (its cell), else the log."""
-    route = request.route
-    return route.console if route is not None else Console("nbroutes")
 
 
 class _Delegate(httputil.HTTPServerConnectionDelegate):
@@ -321,42 +282,28 @@ class Server:
     @property
     def url(self) -> str:
         """The URL to reach the server from this machine."""
-        host = self.host
-        if host in ("", "0.0.0.0", "::"):
-            host = "127.0.0.1"
-        elif ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return local_url(self.host, self.port)
 
     def public_url(self, path: str = "") -> str:
         """The URL a browser uses: through jupyter-server-proxy under JupyterHub/Binder."""
         return public_url(self.url, self.port, path)
 
 
-def public_url(local: str, port: int, path: str = "", environ: dict[str, str] | None = None) -> str:
-    """``local + path``, or ``$JUPYTERHUB_SERVICE_PREFIX/proxy/<port>/path`` under JupyterHub or Binder."""
-    env = os.environ if environ is None else environ
-    prefix = env.get("JUPYTERHUB_SERVICE_PREFIX")
-    if prefix:
-        return f"{prefix.rstrip('/')}/proxy/{port}{path or '/'}"
-    return local + path
-
-
 def _bind(host: str, port: int, search: bool) -> tuple[list[socket.socket], int]:
-    # socket.create_server closes the socket when bind fails; tornado's bind_sockets
-    # leaves it to the garbage collector, which is a ResourceWarning per taken port.
+    """A socket listening on ``host:port`` or, with ``search``, the first free port of the next 100.
+
+    Raises PortInUseError when none is free.
+    """
     last: OSError | None = None
     tries = _PORT_SEARCH if (search and port) else 1
     for candidate in range(port, port + tries):
         try:
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            sock = socket.create_server((host or "0.0.0.0", candidate), family=family, backlog=1024)
+            sock = listen(host, candidate)
         except OSError as exc:
             if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
                 raise
             last = exc
             continue
-        sock.setblocking(False)
         return [sock], sock.getsockname()[1]
     raise PortInUseError(
         errno.EADDRINUSE, f"ports {port}-{port + tries - 1} on {host} are in use ({last}); choose another with --port"

@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=1, metavar="N", help="N processes sharing the port, each running the notebook"
     )
     serve.add_argument("--no-access-log", action="store_true", help="do not print a line per request")
+    serve.add_argument(
+        "--no-docs", action="store_true", help="do not serve the OpenAPI document and docs page under /_nbroutes/"
+    )
 
     routes = commands.add_parser("routes", help="list the notebook's routes and the cells that make them")
     routes.add_argument("notebook", metavar="NOTEBOOK", help="the .ipynb file")
@@ -84,9 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "routes":
         _print_routes(run)
     else:
-        from nbroutes.core.openapi import build_openapi
-
-        print(json.dumps(build_openapi(run.app, title=path.stem), indent=args.indent))
+        print(json.dumps(run.app.openapi(), indent=args.indent))
     return 0
 
 
@@ -171,6 +172,7 @@ async def _serve_one(
     except NotebookError as exc:
         _report(exc)
         return 1
+    run.app.docs = not args.no_docs
     observer = None if args.no_access_log else _access_logger(out, prefix)
     server = Server(run.app, args.host, sock.getsockname()[1], observer=observer)
     server.start(sockets=[sock])
@@ -188,7 +190,7 @@ async def _serve_one(
                 loop.add_signal_handler(signum, stop.set)
             except (RuntimeError, ValueError):  # not the main thread: whoever runs us handles signals
                 pass
-    watcher = asyncio.ensure_future(_reload_on_save(path, server, stop, out)) if args.reload else None
+    watcher = asyncio.ensure_future(_reload_on_save(args, path, server, stop, out)) if args.reload else None
     try:
         await stop.wait()
     except asyncio.CancelledError:
@@ -205,7 +207,7 @@ async def _serve_one(
     return 0
 
 
-async def _reload_on_save(path: Path, server: Any, stop: asyncio.Event, out: TextIO) -> None:
+async def _reload_on_save(args: argparse.Namespace, path: Path, server: Any, stop: asyncio.Event, out: TextIO) -> None:
     """Re-run the notebook each time it is saved and swap the server's App; a failing run keeps the old one."""
     from watchfiles import awatch
 
@@ -226,6 +228,7 @@ async def _reload_on_save(path: Path, server: Any, stop: asyncio.Event, out: Tex
             _report(exc, out)
             print("nbroutes: the previous version keeps serving", file=out, flush=True)
             continue
+        run.app.docs = not args.no_docs
         server.swap_app(run.app)
         print(f"nbroutes: reloaded {path.name} ({_summary(run)})", file=out, flush=True)
 

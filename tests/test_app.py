@@ -762,3 +762,69 @@ def test_client_inside_a_running_loop_returns_an_awaitable():
     response = asyncio.run(main())
     assert response.status_code == 200
     assert response.json() == {"hello": "world"}
+
+
+# -- nbroutes' own routes: the OpenAPI document and the docs page ---------------------
+
+DOCS_URLS = ["/_nbroutes/openapi.json", "/_nbroutes/docs", "/_nbroutes/docs/swagger-ui.css"]
+
+
+def test_app_title_version_and_docs_default():
+    made = App()
+    assert (made.title, made.version, made.docs) == ("nbroutes", "0.1.0", True)
+    named = App(title="Todo API", version="1.2.0", docs=False)
+    assert (named.title, named.version, named.docs) == ("Todo API", "1.2.0", False)
+
+
+@pytest.mark.parametrize("url", DOCS_URLS)
+def test_docs_are_served_by_default(url):
+    with TestClient(App()) as c:
+        assert c.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("url", DOCS_URLS)
+def test_docs_false_answers_404_like_any_unknown_path(url):
+    with TestClient(App(docs=False)) as c:
+        response = c.get(url)
+        unknown = c.get("/api/nothing")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == unknown.headers["content-type"] == JSON
+    assert response.json() == {"error": "Not Found", "detail": f"No route matches {url}"}
+
+
+def test_docs_can_be_turned_off_and_on_and_user_routes_stay():
+    made = App()
+
+    @made.route("/api/x")
+    def x(req):
+        return {"x": 1}
+
+    with TestClient(made) as c:
+        made.docs = False
+        assert c.get("/_nbroutes/openapi.json").status_code == 404
+        assert c.get("/api/x").json() == {"x": 1}
+        made.docs = True
+        assert "/api/x" in c.get("/_nbroutes/openapi.json").json()["paths"]
+    assert [r.pattern.text for r in made.router.routes] == ["/api/x"]
+
+
+@pytest.mark.parametrize("docs", [True, False])
+def test_a_root_catch_all_never_answers_under_the_nbroutes_prefix(docs):
+    made = App(docs=docs)
+
+    @made.route("/[...slug]")
+    def everything(req):
+        return {"slug": req.params["slug"]}
+
+    with TestClient(made) as c:
+        assert c.get("/a/b").json() == {"slug": ["a", "b"]}
+        assert c.get("/_nbroutes/docs").status_code == (200 if docs else 404)
+        assert c.get("/_nbroutes/anything/else").status_code == 404
+
+
+def test_docs_routes_answer_get_and_head_only():
+    with TestClient(App()) as c:
+        refused = c.post("/_nbroutes/openapi.json")
+        assert refused.status_code == 405
+        assert refused.headers["allow"] == "GET, HEAD, OPTIONS"
+        assert c.head("/_nbroutes/openapi.json").status_code == 200

@@ -214,6 +214,42 @@ def test_openapi_prints_the_document(tmp_path: Path) -> None:
     assert json.loads(pretty.stdout) == document and '\n  "paths": {' in pretty.stdout
 
 
+def test_serve_serves_the_document_openapi_prints(tmp_path: Path) -> None:
+    notebook = copy("todo-api.ipynb", tmp_path)
+    printed = subprocess.run(
+        [sys.executable, "-m", "nbroutes", "openapi", str(notebook)], capture_output=True, text=True, timeout=20
+    )
+    assert printed.returncode == 0, printed.stderr
+    with serve(notebook) as served:
+        status, _, document = request(served.port, "GET", "/_nbroutes/openapi.json")
+        assert status == 200
+        assert document == json.loads(printed.stdout)
+        assert document["info"]["title"] == "todo-api"
+        status, _, page = request(served.port, "GET", "/_nbroutes/docs")
+        assert status == 200 and "<title>todo-api: API docs</title>" in page
+
+
+DOCS_PATHS = ("/_nbroutes/openapi.json", "/_nbroutes/docs", "/_nbroutes/docs/swagger-ui.css")
+
+
+def test_serve_no_docs_answers_404_under_the_prefix_and_keeps_it_after_a_reload(tmp_path: Path) -> None:
+    notebook = write(tmp_path / "api.ipynb", "%load_ext nbroutes", "%%route /api/version\n{'version': 1}")
+    with serve(notebook, "--no-docs", "--reload") as served:
+        assert request(served.port, "GET", "/api/version")[2] == {"version": 1}
+        for path in DOCS_PATHS:
+            assert request(served.port, "GET", path)[::2] == (
+                404,
+                {"error": "Not Found", "detail": f"No route matches {path}"},
+            ), path
+        served.wait_for("watching api.ipynb")
+        time.sleep(0.5)  # the file watcher starts in a thread of its own just after
+        write(notebook, "%load_ext nbroutes", "%%route /api/version\n{'version': 2}")
+        served.wait_for(r"reloaded api\.ipynb")
+        assert request(served.port, "GET", "/api/version")[2] == {"version": 2}
+        for path in DOCS_PATHS:
+            assert request(served.port, "GET", path)[0] == 404, path
+
+
 @pytest.mark.parametrize(
     "argv",
     [

@@ -60,3 +60,13 @@ def test_readme_shows_every_cli_command() -> None:
     commands = next(a for a in build_parser()._actions if a.dest == "command").choices
     for command in commands:
         assert f"nbroutes {command} " in README, f"nbroutes {command} is not in the README"
+
+
+def test_the_app_docstring_documents_every_keyword() -> None:
+    import inspect
+
+    from nbroutes import App
+
+    doc = App.__doc__ or ""
+    for name in inspect.signature(App).parameters:
+        assert f"``{name}``" in doc, f"App({name}=) is not in App's docstring"

@@ -1,5 +1,7 @@
 """The OpenAPI 3.1 document of the live routes, and the Swagger UI docs page."""
 
+import ast
+from pathlib import Path
 from typing import Annotated
 
 import pytest
@@ -7,6 +9,7 @@ from openapi_spec_validator import validate
 from pydantic import BaseModel
 
 import nbroutes
+from nbroutes.core.middlewares import cors, require_token
 from nbroutes.core.openapi import build_openapi
 from nbroutes.errors import PatternError
 from nbroutes.testing import TestClient
@@ -220,3 +223,137 @@ def test_user_routes_under_nbroutes_prefix_raise(pattern):
             return {}
 
     assert len(app.router.routes) == 0
+
+
+def test_title_and_version_are_the_apps():
+    app = nbroutes.App(title="Shop", version="2.1.0")
+    assert build_openapi(app)["info"] == {"title": "Shop", "version": "2.1.0"}
+    assert app.openapi()["info"] == {"title": "Shop", "version": "2.1.0"}
+    assert nbroutes.App().openapi()["info"] == {"title": "nbroutes", "version": "0.1.0"}
+
+
+def test_served_document_and_docs_page_have_the_apps_title():
+    app = make_app()
+    app.title, app.version = "Shop <admin>", "3.0"
+    with TestClient(app) as client:
+        assert client.get("/_nbroutes/openapi.json").json() == app.openapi()
+        page = client.get("/_nbroutes/docs").text
+    assert "<title>Shop &lt;admin&gt;: API docs</title>" in page
+
+
+def test_the_document_is_cached_until_routes_middleware_or_title_change():
+    app = make_app()
+    with TestClient(app) as client:
+        first = client.get("/_nbroutes/openapi.json").content
+        built = app.openapi_cache.body
+        assert client.get("/_nbroutes/openapi.json").content == first
+        assert app.openapi_cache.body is built  # served again, not rebuilt
+
+        @app.route("/api/later")
+        def later(req):
+            return {}
+
+        assert "/api/later" in client.get("/_nbroutes/openapi.json").json()["paths"]
+        app.use(require_token(), "/api/later")
+        assert "security" in client.get("/_nbroutes/openapi.json").json()["paths"]["/api/later"]["get"]
+        app.title = "Renamed"
+        assert client.get("/_nbroutes/openapi.json").json()["info"]["title"] == "Renamed"
+    assert app.openapi_cache.body is not built
+
+
+def test_the_docs_routes_are_not_listed_and_not_in_the_document():
+    app = make_app()
+    assert not any(r.pattern.text.startswith("/_nbroutes") for r in app.router.routes)
+    assert app.router.find("/_nbroutes/openapi.json") is None
+    assert not any(p.startswith("/_nbroutes") for p in app.openapi()["paths"])
+    assert app.router.match("/_nbroutes/openapi.json") is not None  # still answered
+
+
+def test_openapi_does_not_import_the_app():
+    """The document is built from what an App holds, so ``openapi`` and ``app`` import no cycle (not even for types)."""
+    import nbroutes.core.openapi as module
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert "nbroutes.core.routing" in imported  # the walk sees the module's imports
+    assert not {name for name in imported if name and name.startswith("nbroutes.core.app")}
+
+
+# -- require_token as a security scheme --------------------------------------------------
+
+
+def guarded_app(*middleware):
+    app = nbroutes.App()
+    for pattern in ["/api/admin", "/api/admin/users", "/api/admin/users/[id]", "/api/public", "/api/administrator"]:
+        app.route(pattern, "GET, POST")(lambda req: {})
+    for number, (fn, matcher) in enumerate(middleware):
+        app.use(fn, matcher, owner=f"cell {number}")
+    return app
+
+
+def secured(spec):
+    return {
+        (path, method): op.get("security")
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        if "security" in op
+    }
+
+
+def test_require_token_is_a_bearer_scheme_on_the_paths_it_covers():
+    spec = build_openapi(guarded_app((cors(), None), (require_token(), "/api/admin/:path*")))
+    validate(spec)
+    assert spec["components"]["securitySchemes"] == {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+    covered = {"/api/admin", "/api/admin/users", "/api/admin/users/{id}"}
+    assert secured(spec) == {(p, m): [{"bearerAuth": []}] for p in covered for m in ("get", "post")}
+    for path in covered:
+        unauthorized = spec["paths"][path]["get"]["responses"]["401"]
+        assert unauthorized["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    for path in ("/api/public", "/api/administrator"):
+        assert "401" not in spec["paths"][path]["get"]["responses"]
+
+
+def test_without_require_token_there_is_no_security():
+    spec = build_openapi(guarded_app((cors(), None)))
+    assert "securitySchemes" not in spec["components"]
+    assert secured(spec) == {}
+
+
+def test_require_token_without_a_matcher_covers_every_operation():
+    spec = build_openapi(guarded_app((require_token(), None)))
+    validate(spec)
+    assert len(secured(spec)) == 10
+
+
+def test_an_api_key_header_is_an_api_key_scheme():
+    spec = build_openapi(guarded_app((require_token("KEY", header="X-API-Key", scheme=None), "/api/public")))
+    validate(spec)
+    assert spec["components"]["securitySchemes"] == {
+        "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    }
+    assert set(secured(spec)) == {("/api/public", "get"), ("/api/public", "post")}
+
+
+def test_two_tokens_on_one_path_are_both_required():
+    spec = build_openapi(
+        guarded_app(
+            (require_token(), "/api/admin/:path*"),
+            (require_token("KEY", header="X-API-Key", scheme=None), "/api/admin/users/:id"),
+        )
+    )
+    validate(spec)
+    assert spec["paths"]["/api/admin/users/{id}"]["get"]["security"] == [{"bearerAuth": [], "apiKeyAuth": []}]
+    assert spec["paths"]["/api/admin/users"]["get"]["security"] == [{"bearerAuth": []}]
+
+
+def test_the_served_document_describes_what_the_server_enforces(monkeypatch):
+    monkeypatch.setenv("NBROUTES_TOKEN", "s3cret")
+    app = guarded_app((require_token(), "/api/admin/:path*"))
+    with TestClient(app) as client:
+        spec = client.get("/_nbroutes/openapi.json").json()
+        for path, item in spec["paths"].items():
+            url = path.replace("{id}", "7")
+            expected = 401 if "security" in item["get"] else 200
+            assert client.get(url).status_code == expected, path
+            assert client.get(url, headers={"Authorization": "Bearer s3cret"}).status_code == 200, path

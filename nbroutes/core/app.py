@@ -15,7 +15,7 @@ from typing import Any
 
 from nbroutes.core.handlers import Endpoint
 from nbroutes.core.middlewares import Middleware, MiddlewareStack
-from nbroutes.core.openapi import INTERNAL_PREFIX, serve_internal
+from nbroutes.core.openapi import INTERNAL_OWNER, INTERNAL_PREFIX, DocumentCache, build_openapi, internal_routes
 from nbroutes.core.output import Console, current_console
 from nbroutes.core.paths import compile_pattern
 from nbroutes.core.requests import Request, format_size, parse_size
@@ -35,14 +35,39 @@ _ENTITY_HEADERS = frozenset({"content-type", "content-length", "transfer-encodin
 class App:
     """Routes and the pipeline that answers requests with them.
 
-    ``debug`` puts the exception's type and message in a 500's body (the
-    traceback always goes to the route's console, never to the client).
+    ``title`` and ``version`` head the OpenAPI document and name the docs page.
+    ``docs`` serves them at ``/_nbroutes/openapi.json`` and ``/_nbroutes/docs``
+    (off, those answer 404 like any unknown path). ``debug`` puts the
+    exception's type and message in a 500's body (the traceback always goes to
+    the route's console, never to the client).
     """
 
-    def __init__(self, *, debug: bool = True) -> None:
+    def __init__(
+        self, *, title: str = "nbroutes", version: str = "0.1.0", docs: bool = True, debug: bool = True
+    ) -> None:
         self.router = Router()
         self.middleware = MiddlewareStack()
         self.debug = debug
+        self.title = title
+        self.version = version
+        #: The OpenAPI document's JSON, kept until the routes, middleware, title or version change.
+        self.openapi_cache = DocumentCache()
+        self._docs = docs
+        self._mount_internal()
+
+    @property
+    def docs(self) -> bool:
+        """Whether the OpenAPI document and the docs page are served; setting it mounts or removes them."""
+        return self._docs
+
+    @docs.setter
+    def docs(self, on: bool) -> None:
+        self._docs = on
+        self._mount_internal()
+
+    def _mount_internal(self) -> None:
+        # Ordinary routes, unlisted: dispatch needs no special case for them.
+        self.router.set(INTERNAL_OWNER, internal_routes(self.openapi_json, lambda: self.title, docs=self._docs))
 
     # -- building ----------------------------------------------------------------
     def route(
@@ -121,6 +146,15 @@ class App:
         self.middleware.set(middleware)
         return middleware
 
+    def openapi(self, server_url: str | None = None) -> dict[str, Any]:
+        """The OpenAPI 3.1 document of the routes as they are now; ``server_url`` is where clients reach them."""
+        return build_openapi(self, server_url=server_url)
+
+    def openapi_json(self, server_url: str | None = None) -> bytes:
+        """``openapi()`` as JSON, built again only when the routes, middleware, title or version have changed."""
+        key = (self.router.version, tuple(self.middleware), self.title, self.version, server_url)
+        return self.openapi_cache.get(key, lambda: self.openapi(server_url))
+
     def body_limit_for(self, path: str) -> int | None:
         """The body limit of the route that ``path`` goes to, for servers that read bodies.
 
@@ -156,8 +190,6 @@ class App:
 
     async def _route(self, request: Request) -> Response:
         path = request.path
-        if path.startswith(INTERNAL_PREFIX):
-            return serve_internal(self, request)
         if len(path) > 1 and path.endswith("/"):
             return _redirect_without_slash(request)
         try:

@@ -248,6 +248,14 @@ def cors(
     return cors_middleware
 
 
+@dataclass(frozen=True)
+class TokenAuth:
+    """Where ``require_token`` looks for the token, so the OpenAPI document can describe it as a security scheme."""
+
+    header: str
+    scheme: str | None
+
+
 def require_token(
     env: str = "NBROUTES_TOKEN",
     *,
@@ -281,4 +289,5 @@ def require_token(
             return Response.json({"error": "Unauthorized"}, 401, {"WWW-Authenticate": challenge})
         return await call_next(req)
 
+    token_middleware.token_auth = TokenAuth(header, scheme)  # type: ignore[attr-defined]
     return token_middleware

@@ -1,30 +1,35 @@
-"""The OpenAPI 3.1 document of the live routes, and the Swagger UI page that shows it.
+"""The OpenAPI 3.1 document of an App's routes, and the routes that serve it with its Swagger UI page.
 
-Both are served under ``/_nbroutes/``, a prefix user routes cannot take, and
-the document is rebuilt whenever the route table has changed (a cell re-ran).
+They are ordinary routes under ``/_nbroutes/`` (a prefix user routes cannot take),
+owned by nbroutes and left out of listings; the App mounts them and keeps the
+document's JSON in a ``DocumentCache`` until its routes or middleware change.
+This module knows nothing of ``App``: it builds from anything ``Documented``.
 """
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import mimetypes
 import os
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, Protocol
 
 from pydantic import BaseModel, TypeAdapter
 
 from nbroutes.core.handlers import Endpoint
-from nbroutes.core.paths import Kind, Pattern
+from nbroutes.core.middlewares import Middleware, MiddlewareStack, TokenAuth
+from nbroutes.core.output import Console
+from nbroutes.core.paths import Kind, Pattern, compile_pattern
 from nbroutes.core.requests import Request
-from nbroutes.core.responses import Response
+from nbroutes.core.responses import Response, dumps
+from nbroutes.core.routing import DEFAULT_RESPONSE_LIMIT, Route, Router
 
-if TYPE_CHECKING:
-    from nbroutes.core.app import App
-    from nbroutes.core.routing import Route
+__all__ = ["Documented", "DocumentCache", "INTERNAL_OWNER", "INTERNAL_PREFIX", "build_openapi", "internal_routes"]
 
-__all__ = ["build_openapi", "serve_internal", "INTERNAL_PREFIX"]
-
+#: The owner of nbroutes' own routes in an App's router.
+INTERNAL_OWNER = "nbroutes:internal"
 INTERNAL_PREFIX = "/_nbroutes/"
 _REF = "#/components/schemas/{model}"
 _ANY_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -165,11 +170,23 @@ def _operation(
     return op
 
 
-def build_openapi(
-    app: App, *, title: str = "nbroutes", version: str = "0.1.0", server_url: str | None = None
-) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of ``app``'s routes as they are now; ``server_url`` is where clients reach them."""
+class Documented(Protocol):
+    """What the document describes: an App's routes, its middleware, its title and version."""
+
+    router: Router
+    middleware: MiddlewareStack
+    title: str
+    version: str
+
+
+def build_openapi(app: Documented, *, server_url: str | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``app``'s routes as they are now; ``server_url`` is where clients reach them.
+
+    nbroutes' own routes (the docs) are not in it. An operation that a ``require_token`` middleware
+    covers names its security scheme and the 401 it answers without the token.
+    """
     schemas = _Schemas()
+    security = _Security(app.middleware)
     paths: dict[str, dict[str, Any]] = {}
     for route in app.router.routes:
         methods = [m for m in route.methods if m != "HEAD" or "HEAD" in route.endpoints]
@@ -177,6 +194,7 @@ def build_openapi(
             methods = list(_ANY_METHODS)
         for path, path_params in _openapi_path(route.pattern):
             item = paths.setdefault(path, {})
+            required = security.required_for(path)
             for method in methods:
                 endpoint = route.endpoint_for(method)
                 if endpoint is None or method == "OPTIONS" and "OPTIONS" not in route.endpoints:
@@ -184,15 +202,65 @@ def build_openapi(
                 op = _operation(route, method, endpoint, path_params, schemas)
                 if len(_openapi_path(route.pattern)) > 1:
                     op["operationId"] += "_" + str(len(path_params))
+                if required:
+                    op["security"] = [required]
+                    op["responses"]["401"] = {
+                        "description": "Unauthorized: the request carries no valid token",
+                        "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}},
+                    }
                 item[method.lower()] = op
-    document: dict[str, Any] = {"openapi": "3.1.0", "info": {"title": title, "version": version}}
+    document: dict[str, Any] = {"openapi": "3.1.0", "info": {"title": app.title, "version": app.version}}
     if server_url is not None:
         document["servers"] = [{"url": server_url}]
-    return {
-        **document,
-        "paths": paths,
-        "components": {"schemas": schemas.components},
-    }
+    components: dict[str, Any] = {"schemas": schemas.components}
+    if security.used:
+        components["securitySchemes"] = security.used
+    return {**document, "paths": paths, "components": components}
+
+
+class _Security:
+    """The ``require_token`` middlewares, as OpenAPI security schemes, and the paths each covers."""
+
+    #: Path parameters are filled with these to ask a matcher whether it covers the path; a matcher that takes
+    #: either guards at least some requests to it, and a client had better know a token may be asked for.
+    _SAMPLES = ("x", "1")
+
+    def __init__(self, middleware: Iterable[Middleware]) -> None:
+        self.guards: list[tuple[Middleware, str, dict[str, Any]]] = []
+        schemes: dict[str, dict[str, Any]] = {}
+        for item in middleware:
+            auth = getattr(item.fn, "token_auth", None)
+            if isinstance(auth, TokenAuth):
+                name, scheme = _security_scheme(auth)
+                while schemes.get(name, scheme) != scheme:  # two different API-key headers need two names
+                    name += "_"
+                schemes[name] = scheme
+                self.guards.append((item, name, scheme))
+        #: The schemes that some operation requires, for ``components.securitySchemes``.
+        self.used: dict[str, dict[str, Any]] = {}
+
+    def required_for(self, path: str) -> dict[str, list[str]]:
+        """The security requirement of an OpenAPI path: every scheme whose matcher covers it (all must pass)."""
+        required: dict[str, list[str]] = {}
+        if not self.guards:
+            return required
+        samples = [re.sub(r"\{[^}/]+\}", sample, path) for sample in self._SAMPLES]
+        for middleware, name, scheme in self.guards:
+            if any(middleware.matches(sample) for sample in samples):
+                required[name] = []
+                self.used[name] = scheme
+        return required
+
+
+def _security_scheme(auth: TokenAuth) -> tuple[str, dict[str, Any]]:
+    """The name and OpenAPI security scheme of a ``require_token``: HTTP bearer by default, else an API key."""
+    if auth.scheme and auth.header.lower() == "authorization":
+        kind = auth.scheme.lower()
+        return f"{kind}Auth", {"type": "http", "scheme": kind}
+    scheme: dict[str, Any] = {"type": "apiKey", "in": "header", "name": auth.header}
+    if auth.scheme:
+        scheme["description"] = f"the token after '{auth.scheme} '"
+    return "apiKeyAuth", scheme
 
 
 def _swagger_dir() -> str | None:
@@ -222,33 +290,70 @@ _DOCS_PAGE = """<!doctype html>
 """
 
 
-class _OpenAPICache:
-    """The document, rebuilt only when the routes have changed."""
+class DocumentCache:
+    """The document as JSON and what it was built from: ``get`` rebuilds it only when that has changed."""
+
+    __slots__ = ("key", "body")
 
     def __init__(self) -> None:
-        self.key: Any = None
+        self.key: Hashable = None
         self.body = b""
 
+    def get(self, key: Hashable, build: Callable[[], dict[str, Any]]) -> bytes:
+        """The JSON of ``build()``, built again only if ``key`` differs from the last one."""
+        if self.key != key:
+            self.body = dumps(build())
+            self.key = key
+        return self.body
 
-def serve_internal(app: App, request: Request) -> Response:
-    """Answer a request under ``/_nbroutes/``: the OpenAPI document, the docs page and its assets."""
-    from nbroutes.core.responses import dumps
 
-    path = request.path[len(INTERNAL_PREFIX) :]
-    if path == "openapi.json":
-        cache: _OpenAPICache = app.__dict__.setdefault("_openapi_cache", _OpenAPICache())
-        server_url = _proxied_prefix(request)
-        key = (app.router.version, server_url)
-        if cache.key != key:
-            cache.body, cache.key = dumps(build_openapi(app, server_url=server_url)), key
-        return Response(cache.body, 200, content_type="application/json")
-    if path in ("docs", "docs/"):
-        if path == "docs/":
-            return Response.redirect("../docs", 308)
-        return Response.html(_DOCS_PAGE.format(title="nbroutes"))
-    if path.startswith("docs/"):
-        return _asset(path[len("docs/") :])
-    return Response.json({"error": "Not Found", "detail": f"No route matches {request.path}"}, 404)
+def internal_routes(document: Callable[[str | None], bytes], title: Callable[[], str], *, docs: bool) -> list[Route]:
+    """nbroutes' own routes under ``/_nbroutes/``, unlisted: the docs (when ``docs``), and a 404 for the rest.
+
+    ``document(server_url)`` is the OpenAPI document as JSON; ``title()`` names the docs page. The
+    catch-all keeps the whole prefix nbroutes' own, so a user's ``/[...slug]`` never answers under it.
+    """
+    console = Console("nbroutes")
+
+    def route(
+        path: str,
+        fn: Callable[[Request], Response],
+        *,
+        only: frozenset[str] | None = frozenset({"GET"}),
+        response_limit: int = DEFAULT_RESPONSE_LIMIT,
+    ) -> Route:
+        return Route(
+            compile_pattern(INTERNAL_PREFIX + path),
+            {"*": Endpoint(fn)},
+            console=console,
+            only=only,
+            response_limit=response_limit,
+            listed=False,
+        )
+
+    routes = [route("[...path]", _reserved, only=None)]
+    if docs:
+
+        def openapi_json(req: Request) -> Response:
+            return Response(document(_proxied_prefix(req)), 200, content_type="application/json")
+
+        def docs_page(req: Request) -> Response:
+            return Response.html(_DOCS_PAGE.format(title=html.escape(title())))
+
+        def docs_asset(req: Request) -> Response:
+            return _asset(str(req.params["asset"]))  # one segment: a str
+
+        routes += [
+            route("openapi.json", openapi_json),
+            route("docs", docs_page),
+            # Swagger UI's bundle and source maps are larger than a route's usual response limit.
+            route("docs/[asset]", docs_asset, response_limit=64 * 1024 * 1024),
+        ]
+    return routes
+
+
+def _reserved(req: Request) -> Response:
+    return Response.json({"error": "Not Found", "detail": f"No route matches {req.path}"}, 404)
 
 
 def _proxied_prefix(request: Request) -> str | None:

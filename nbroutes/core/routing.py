@@ -43,6 +43,8 @@ class Route:
     label: str = ""
     #: Methods named on the magic line; None means every method the endpoints allow.
     only: frozenset[str] | None = None
+    #: False for nbroutes' own routes (the docs under /_nbroutes/): they answer, but listings leave them out.
+    listed: bool = True
     hits: int = 0
     last_status: int | None = None
     allow: str = field(init=False)
@@ -223,8 +225,8 @@ class Router:
 
     @property
     def routes(self) -> list[Route]:
-        """Every route, in precedence order."""
-        return list(self._table.routes)
+        """Every listed route (not nbroutes' own), in precedence order."""
+        return [r for r in self._table.routes if r.listed]
 
     def set(self, owner: str, routes: Iterable[Route]) -> list[Route]:
         """Make ``routes`` the routes of ``owner``, replacing what it had.
@@ -283,7 +285,7 @@ class Router:
         except ValueError:
             return None
         for route in self._table.routes:
-            if route.pattern.text == text:
+            if route.pattern.text == text and route.listed:
                 return route
         return None
 

@@ -252,6 +252,7 @@ async def run_notebook_async(path: str | os.PathLike[str], *, skip_tag: str = SK
         os.chdir(cwd)
         InteractiveShell._instance = previous
     _plain_consoles(app)
+    app.title = notebook.stem  # the served document is titled as `nbroutes openapi` prints it
     return NotebookRun(notebook, app, cells, shell.user_ns, output.getvalue(), kind)
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TypeVar, overload
 
 __all__ = ["Headers", "UploadedFile"]
+
+_T = TypeVar("_T")
 
 
 class Headers(Mapping[str, str]):
@@ -36,7 +39,15 @@ class Headers(Mapping[str, str]):
         values = self._lookup()[name.lower()]
         return values[0] if len(values) == 1 else ", ".join(values)
 
-    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+    @overload
+    def get(self, name: str) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+    @overload
+    def get(self, name: str, default: _T) -> str | _T: ...
+
+    def get(self, name: str, default: object = None) -> object:
+        """The value of ``name`` as ``headers[name]`` gives it, or ``default`` when none was sent."""
         values = self._lookup().get(name.lower())
         if values is None:
             return default

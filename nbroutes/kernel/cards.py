@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import re
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +22,7 @@ import ipywidgets as widgets
 
 from nbroutes.core.output import Console
 
-__all__ = ["PlainTextSummary", "RouteCard", "example_path", "status_colour"]
+__all__ = ["PlainTextSummary", "RouteCard", "status_colour"]
 
 #: Seconds between two updates of a card's hit count.
 STATS_INTERVAL = 0.25
@@ -34,13 +33,6 @@ _STATUS_COLOURS = {2: "#1a7f37", 3: "#0969da", 4: "#bc4c00", 5: "#cf222e"}
 def status_colour(status: int | None) -> str:
     """The colour a status is shown in: green 2xx, blue 3xx, orange 4xx, red 5xx, grey otherwise."""
     return _STATUS_COLOURS.get((status or 0) // 100, "#57606a")
-
-
-def example_path(pattern: str) -> str:
-    """A path that ``pattern`` matches, for trying it: ``/api/users/[id]`` -> ``/api/users/1``."""
-    path = re.sub(r"/\[\[\.\.\.[^\]]+\]\]", "", pattern)
-    path = re.sub(r"\[\.\.\.[^\]]+\]", "a/b", path)
-    return re.sub(r"\[[^\]]+\]", "1", path) or "/"
 
 
 class PlainTextSummary:

@@ -14,11 +14,12 @@ from typing import Any
 from nbroutes.core.app import App
 from nbroutes.core.middlewares import Middleware
 from nbroutes.core.output import route_stdio, unroute_stdio
+from nbroutes.core.paths import example_path
 from nbroutes.core.requests import Request
 from nbroutes.core.responses import Response
 from nbroutes.data import sqlite as data
 from nbroutes.kernel.accesslog import AccessLog
-from nbroutes.kernel.cards import RouteCard, example_path
+from nbroutes.kernel.cards import RouteCard
 from nbroutes.kernel.threads import KernelLoop
 from nbroutes.servers.tornado import PortInUseError, Server
 

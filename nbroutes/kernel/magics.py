@@ -15,10 +15,9 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from nbroutes.core.handlers import METHODS, HandlerError
 from nbroutes.core.middlewares import MatcherError
-from nbroutes.core.paths import PatternError, compile_pattern
+from nbroutes.core.paths import PatternError, compile_pattern, example_path
 from nbroutes.core.requests import parse_size
 from nbroutes.core.routing import DEFAULT_RESPONSE_LIMIT, RouteConflictError
-from nbroutes.kernel.cards import example_path
 from nbroutes.kernel.cells import CellError, compile_cell, parse_cell, run_and_take
 from nbroutes.kernel.extension import KernelRoutes, current_cell, register_middleware
 from nbroutes.servers.tornado import PortInUseError

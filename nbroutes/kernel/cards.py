@@ -20,7 +20,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from nbroutes.core.output import Console
+from nbroutes.kernel.consoles import RouteConsole
 
 __all__ = ["PlainTextSummary", "RouteCard", "status_colour"]
 
@@ -58,7 +58,7 @@ class _CardBox(PlainTextSummary, widgets.VBox):
         return self.text
 
 
-class RouteCard(Console):
+class RouteCard(RouteConsole):
     """A route's card: summary, live stats, "Try it", and the output of its requests."""
 
     #: Output entries kept; older ones scroll off, so a busy route cannot grow the notebook forever.
@@ -72,8 +72,6 @@ class RouteCard(Console):
         self.note = note
         self.summary = " ".join(part for part in (kind, pattern, note) if part)
         self.url = url
-        #: The route "Try it" opens a request widget for (set once it is registered).
-        self.route: Any = None
         #: Requests the card's routes answered, and the status of the last one.
         self.hits = 0
         self.last_status: int | None = None

@@ -286,8 +286,8 @@ def _forget_unmarked_cells(shell: Any) -> Any:
         if gone:
             names = ", ".join(r.pattern.text for r in gone)
             print(f"nbroutes: removed {names}: this cell no longer defines them", file=sys.stderr)
-        for gone in kernel_state.app.middleware.remove_cell(cell_id, keep=registered):
-            print(f"nbroutes: removed middleware {gone.name}: this cell no longer defines it", file=sys.stderr)
+        for dropped in kernel_state.app.middleware.remove_cell(cell_id, keep=registered):
+            print(f"nbroutes: removed middleware {dropped.name}: this cell no longer defines it", file=sys.stderr)
 
     return post_run_cell
 

@@ -38,6 +38,7 @@ $(CHROMIUM):
 ## test: install the test extras (and Chromium) and run every test
 test: $(VENV)/.test-installed | $(CHROMIUM)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## bench: the throughput benchmarks (wrk from Debian's packages; FastAPI and uvicorn for the comparison)

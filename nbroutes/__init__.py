@@ -2,6 +2,10 @@
 
 ``%load_ext nbroutes`` starts a server on the kernel's own event loop; a cell
 that starts with ``%%route /api/users/[id]`` becomes a live HTTP endpoint.
+
+This module is the public facade, above every layer: it imports the core, and the
+kernel side (IPython, Tornado, widgets) and ``nbroutes.data`` (sqlite-utils) only when
+a name that needs them is first used, so ``import nbroutes`` stays light.
 """
 
 from __future__ import annotations

@@ -1,25 +1,10 @@
-"""Route cards without a kernel: example paths, colours, output entries and stats."""
+"""Route cards without a kernel: colours, output entries and stats."""
 
 from __future__ import annotations
 
 import pytest
 
-from nbroutes.kernel.cards import RouteCard, example_path, status_colour
-
-
-@pytest.mark.parametrize(
-    ("pattern", "path"),
-    [
-        ("/api/hello", "/api/hello"),
-        ("/api/users/[id]", "/api/users/1"),
-        ("/api/[org]/repos/[repo]", "/api/1/repos/1"),
-        ("/api/docs/[...slug]", "/api/docs/a/b"),
-        ("/api/shop/[[...slug]]", "/api/shop"),
-        ("/[[...all]]", "/"),
-    ],
-)
-def test_example_path_fills_in_every_kind_of_segment(pattern: str, path: str) -> None:
-    assert example_path(pattern) == path
+from nbroutes.kernel.cards import RouteCard, status_colour
 
 
 @pytest.mark.parametrize(

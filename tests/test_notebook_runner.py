@@ -179,6 +179,27 @@ def test_cells_can_call_their_own_routes(tmp_path: Path) -> None:
     assert ":8000" not in run.output  # the private server never takes the serve port
 
 
+def test_what_routes_print_while_the_cells_run_is_the_runs_output(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    nb = write(
+        tmp_path / "api.ipynb",
+        "%load_ext nbroutes",
+        "%%route /api/a\nprint('printed by the handler')\n'a'",
+        "%%route /api/boom\n1 / 0",
+        "from tornado.httpclient import AsyncHTTPClient\nimport nbroutes\n"
+        "await AsyncHTTPClient().fetch(nbroutes.url('/api/a'))\n"
+        "boom = await AsyncHTTPClient().fetch(nbroutes.url('/api/boom'), raise_error=False)",
+    )
+    run = run_notebook(nb)
+    assert run.namespace["boom"].code == 500
+    assert "printed by the handler" in run.output
+    assert "ZeroDivisionError" in run.output  # the cell's own 500 is its output, not a log line
+    assert capfd.readouterr() == ("", "") and not caplog.records
+    # Served after the run, the routes write to the terminal: the consoles are plain ones, no card.
+    assert {type(r.console).__name__ for r in run.app.router.routes} == {"Console"}
+
+
 def test_run_notebook_inside_a_loop_asks_for_the_async_one(tmp_path: Path) -> None:
     nb = write(tmp_path / "api.ipynb", "%load_ext nbroutes", "%%route /api/a\n'a'")
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from nbroutes.core.paths import Kind, compile_pattern, split_path
+from nbroutes.core.paths import Kind, compile_pattern, example_path, split_path
 from nbroutes.errors import MalformedPathError, PatternError
 
 S, P, C, OPT = Kind.STATIC, Kind.PARAM, Kind.CATCH_ALL, Kind.OPTIONAL_CATCH_ALL
@@ -149,3 +149,18 @@ def test_split_path_malformed(path):
 
 def test_malformed_path_error_is_a_value_error():
     assert issubclass(MalformedPathError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path"),
+    [
+        ("/api/hello", "/api/hello"),
+        ("/api/users/[id]", "/api/users/1"),
+        ("/api/[org]/repos/[repo]", "/api/1/repos/1"),
+        ("/api/docs/[...slug]", "/api/docs/a/b"),
+        ("/api/shop/[[...slug]]", "/api/shop"),
+        ("/[[...all]]", "/"),
+    ],
+)
+def test_example_path_fills_in_every_kind_of_segment(pattern: str, path: str) -> None:
+    assert example_path(pattern) == path

@@ -238,7 +238,7 @@ def test_send_posts_the_form_and_shows_the_pretty_json_answer() -> None:
         w = RequestWidget(
             "POST", "/api/echo", query={"q": "a b"}, headers={"X-Token": "t1"}, body={"n": 1}, base_url=server.url
         )
-        result = await w.send()
+        result = await w.send_request()
         assert result.status == 200 and result.error is None and result.elapsed_ms > 0
         assert result.json() == {"method": "POST", "query": {"q": "a b"}, "token": "t1", "body": {"n": 1}}
         assert "200 OK" in w.status_html.value and "#1a7f37" in w.status_html.value
@@ -253,9 +253,9 @@ def test_send_posts_the_form_and_shows_the_pretty_json_answer() -> None:
 def test_delete_with_a_body_and_head_without_one() -> None:
     async def test(server: Server) -> None:
         w = RequestWidget("DELETE", "/api/echo", body={"id": 3}, base_url=server.url)
-        assert (await w.send()).json()["body"] == {"id": 3}
+        assert (await w.send_request()).json()["body"] == {"id": 3}
         w.method_input.value, w.body_input.value = "HEAD", ""
-        result = await w.send()
+        result = await w.send_request()
         assert result.status == 200 and result.body == b"" and "(empty body)" in w.body_html.value
 
     serving(test)
@@ -264,12 +264,12 @@ def test_delete_with_a_body_and_head_without_one() -> None:
 def test_status_colours_html_and_images() -> None:
     async def test(server: Server) -> None:
         w = RequestWidget("GET", "/api/missing", base_url=server.url)
-        assert (await w.send()).status == 404 and "#bc4c00" in w.status_html.value
+        assert (await w.send_request()).status == 404 and "#bc4c00" in w.status_html.value
         w.path_input.value = "/api/page"
-        await w.send()
+        await w.send_request()
         assert w.body_html.value.startswith("<iframe sandbox srcdoc=") and w.body_box.children == (w.body_html,)
         w.path_input.value = "/api/pixel"
-        await w.send()
+        await w.send_request()
         assert w.body_box.children == (w.body_image,)
         assert w.body_image.format == "png" and w.body_image.value == PNG
 
@@ -281,9 +281,9 @@ def test_history_keeps_the_last_twenty_and_replay_resends_the_chosen_one() -> No
         w = RequestWidget(
             "GET", "/api/echo", query={"n": "first"}, base_url=server.url, kernel_loop=KernelLoop.current()
         )
-        await w.send()
+        await w.send_request()
         w.query_rows.set_items([("n", "second")])
-        await w.send()
+        await w.send_request()
         labels = [label.split(" (")[0] for label, _ in w.history_dropdown.options]
         assert labels == ["GET /api/echo?n=second → 200", "GET /api/echo?n=first → 200"]
         w.history_dropdown.value = 1
@@ -293,7 +293,7 @@ def test_history_keeps_the_last_twenty_and_replay_resends_the_chosen_one() -> No
         assert w.query_rows.items() == [("n", "first")]
         for i in range(25):
             w.query_rows.set_items([("i", str(i))])
-            await w.send()
+            await w.send_request()
         assert len(w.history) == len(w.history_dropdown.options) == 20
 
     serving(test)
@@ -302,7 +302,7 @@ def test_history_keeps_the_last_twenty_and_replay_resends_the_chosen_one() -> No
 def test_invalid_json_is_refused_before_sending() -> None:
     async def test(server: Server) -> None:
         w = RequestWidget("POST", "/api/echo", body="{oops", base_url=server.url)
-        result = await w.send()
+        result = await w.send_request()
         assert result.status == 0 and result.error is not None and "not valid JSON" in w.status_html.value
         assert w.history == []
 
@@ -313,12 +313,12 @@ def test_connection_refused_and_timeout_are_messages_not_tracebacks() -> None:
     async def test(server: Server) -> None:
         w = RequestWidget("GET", "/api/slow", base_url=server.url)
         w.timeout = 0.2
-        result = await w.send()
+        result = await w.send_request()
         assert result.error == f"No response from {server.url} within 0.2 s."
         assert "No response" in w.status_html.value
         server.stop()
         await asyncio.sleep(0)
-        result = await w.send()
+        result = await w.send_request()
         assert result.error is not None and result.error.startswith(f"Connection refused by {server.url}")
         assert "%nbroutes start" in w.status_html.value
         assert w.history[0][1] is result

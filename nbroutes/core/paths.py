@@ -30,6 +30,7 @@ __all__ = [
     "PatternError",
     "Segment",
     "compile_pattern",
+    "example_path",
     "split_path",
 ]
 
@@ -161,3 +162,10 @@ def split_path(path: str) -> list[str]:
                 raise MalformedPathError(f"{part!r} does not decode to UTF-8") from None
         out.append(part)
     return out
+
+
+def example_path(pattern: str) -> str:
+    """A path that ``pattern`` matches, for trying it: ``/api/users/[id]`` -> ``/api/users/1``."""
+    path = re.sub(r"/\[\[\.\.\.[^\]]+\]\]", "", pattern)
+    path = re.sub(r"\[\.\.\.[^\]]+\]", "a/b", path)
+    return re.sub(r"\[[^\]]+\]", "1", path) or "/"

@@ -4,8 +4,10 @@ Each run gets a fresh IPython shell: a new namespace and new nbroutes state, so 
 reload never keeps a route the notebook no longer defines. The cells run in order
 in the notebook's directory, with ``%load_ext nbroutes``, ``%%route``, the
 ``route:`` cell tag, ``nbroutes.crud`` and ``nbroutes.middleware`` working as in
-Jupyter. Displays and widgets do nothing (there is no frontend); what cells print
-is kept in ``NotebookRun.output``, not shown.
+Jupyter. Displays and widgets do nothing (there is no frontend), and route cells
+get plain consoles, not route cards: no widget is built that nothing would show.
+What cells print, and what their routes print while the cells run, is kept in
+``NotebookRun.output``, not shown.
 
 While the cells run, the routes are served on a private port of 127.0.0.1 (a free
 one, never the serve port), as the kernel's own server would be: notebooks that
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
 import os
 import sys
 import traceback
@@ -35,10 +36,11 @@ from traitlets.config import Config
 
 from nbroutes.core.app import App
 from nbroutes.core.middlewares import Middleware
-from nbroutes.core.output import Console, current_console
+from nbroutes.core.output import Console
 from nbroutes.core.routing import Route
 from nbroutes.errors import NotebookError
 from nbroutes.kernel import extension as kernel
+from nbroutes.kernel.consoles import ConsoleFactory, RouteConsole
 
 __all__ = [
     "NotebookCell",
@@ -53,8 +55,6 @@ __all__ = [
 ]
 
 SKIP_TAG = "nbroutes:skip"
-
-app_log = logging.getLogger("nbroutes.application")
 
 
 @dataclass(frozen=True)
@@ -131,16 +131,34 @@ class _SilentPublisher(DisplayPublisher):
         return None
 
 
-class _CellRequestsFilter(logging.Filter):
-    """Drops the errors of requests the notebook's own cells made while it ran: they are those cells' output.
+class _RunConsole(RouteConsole):
+    """A route's console while the notebook runs: what its handlers print, and their errors, are the output of
+    the cells that sent those requests, so they go to ``NotebookRun.output`` (the notebook's own 500 demo is
+    no log line)."""
 
-    While the notebook runs its routes' consoles are cards; once it has run they are plain
-    ``Console`` objects (see ``_plain_consoles``), so errors of requests being served are kept.
-    """
+    def __init__(self, name: str, output: io.StringIO) -> None:
+        super().__init__(name)
+        self._output = output
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        console = current_console.get()
-        return console is None or type(console) is Console
+    def write(self, text: str, stream: str = "stdout") -> None:
+        self._output.write(text)
+
+    def error(self, summary: str, exc: BaseException) -> None:
+        self._output.write(f"{summary}\n{self.format_traceback(exc)}")
+
+    def warn(self, message: str) -> None:
+        self._output.write(f"warning: {self.name}: {message}\n")
+
+
+def _run_consoles(output: io.StringIO) -> ConsoleFactory:
+    """The console factory of a run: plain consoles writing to ``output``, never widgets."""
+
+    def make(
+        state: kernel.KernelState, kind: str, pattern: str, note: str = "", *, tryable: bool = True
+    ) -> RouteConsole:
+        return _RunConsole(pattern, output)
+
+    return make
 
 
 class _NotebookShell(InteractiveShell):
@@ -229,10 +247,8 @@ async def run_notebook_async(path: str | os.PathLike[str], *, skip_tag: str = SK
     InteractiveShell._instance = shell
     cwd = os.getcwd()
     output = io.StringIO()
-    routes = kernel.state(shell)
-    routes.host, routes.port = "127.0.0.1", 0  # %load_ext serves on a private port, never the serve port
-    quiet = _CellRequestsFilter()
-    app_log.addFilter(quiet)
+    kernel_state = kernel.state(shell, consoles=_run_consoles(output))
+    kernel_state.host, kernel_state.port = "127.0.0.1", 0  # %load_ext serves on a private port, never the serve port
     try:
         os.chdir(notebook.parent)
         with redirect_stdout(output), redirect_stderr(output):
@@ -243,12 +259,11 @@ async def run_notebook_async(path: str | os.PathLike[str], *, skip_tag: str = SK
             else:
                 for cell in cells:
                     if not cell.skipped:
-                        await _run_cell(shell, routes, cell, notebook)
-                app, kind = routes.app, "nbroutes"
+                        await _run_cell(shell, kernel_state, cell, notebook)
+                app, kind = kernel_state.app, "nbroutes"
     finally:
-        routes.stop(quiet=True)
-        routes.cell_metadata = None
-        app_log.removeFilter(quiet)
+        kernel_state.stop(quiet=True)
+        kernel_state.cell_metadata = None
         os.chdir(cwd)
         InteractiveShell._instance = previous
     _plain_consoles(app)
@@ -256,10 +271,10 @@ async def run_notebook_async(path: str | os.PathLike[str], *, skip_tag: str = SK
     return NotebookRun(notebook, app, cells, shell.user_ns, output.getvalue(), kind)
 
 
-async def _run_cell(shell: _NotebookShell, routes: kernel.KernelRoutes, cell: NotebookCell, path: Path) -> None:
+async def _run_cell(shell: _NotebookShell, kernel_state: kernel.KernelState, cell: NotebookCell, path: Path) -> None:
     # What the kernel's execute request would carry: the route-tag transformer and the
     # cell-owned routes read it through kernel._parent_metadata.
-    routes.cell_metadata = {"cellId": cell.cell_id, "tags": list(cell.tags)}
+    kernel_state.cell_metadata = {"cellId": cell.cell_id, "tags": list(cell.tags)}
     shell.last_traceback = ""
     transformed: str = cell.source
     failed: Any = None
@@ -299,7 +314,7 @@ def _build_kernel_gateway(builder: Any, nb: Any, shell: InteractiveShell, path: 
 
 
 def _plain_consoles(app: App) -> None:
-    """Route output to the terminal: the cards the cells showed have no frontend to show it."""
+    """Route output to the terminal once the run is over: what routes print while serving is the server's output."""
     for route in app.router.routes:
         route.console = Console(route.pattern.text)
     for middleware in app.middleware:

@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import html
-import re
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
 
-from nbroutes.core.output import Console
+from nbroutes.kernel.consoles import RouteConsole
 
-__all__ = ["PlainTextSummary", "RouteCard", "example_path", "status_colour"]
+__all__ = ["PlainTextSummary", "RouteCard", "status_colour"]
 
 #: Seconds between two updates of a card's hit count.
 STATS_INTERVAL = 0.25
@@ -34,13 +33,6 @@ _STATUS_COLOURS = {2: "#1a7f37", 3: "#0969da", 4: "#bc4c00", 5: "#cf222e"}
 def status_colour(status: int | None) -> str:
     """The colour a status is shown in: green 2xx, blue 3xx, orange 4xx, red 5xx, grey otherwise."""
     return _STATUS_COLOURS.get((status or 0) // 100, "#57606a")
-
-
-def example_path(pattern: str) -> str:
-    """A path that ``pattern`` matches, for trying it: ``/api/users/[id]`` -> ``/api/users/1``."""
-    path = re.sub(r"/\[\[\.\.\.[^\]]+\]\]", "", pattern)
-    path = re.sub(r"\[\.\.\.[^\]]+\]", "a/b", path)
-    return re.sub(r"\[[^\]]+\]", "1", path) or "/"
 
 
 class PlainTextSummary:
@@ -66,7 +58,7 @@ class _CardBox(PlainTextSummary, widgets.VBox):
         return self.text
 
 
-class RouteCard(Console):
+class RouteCard(RouteConsole):
     """A route's card: summary, live stats, "Try it", and the output of its requests."""
 
     #: Output entries kept; older ones scroll off, so a busy route cannot grow the notebook forever.
@@ -80,8 +72,6 @@ class RouteCard(Console):
         self.note = note
         self.summary = " ".join(part for part in (kind, pattern, note) if part)
         self.url = url
-        #: The route "Try it" opens a request widget for (set once it is registered).
-        self.route: Any = None
         #: Requests the card's routes answered, and the status of the last one.
         self.hits = 0
         self.last_status: int | None = None

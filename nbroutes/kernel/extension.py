@@ -2,7 +2,9 @@
 
 ``load``/``unload`` back ``%load_ext``/``%unload_ext``. The state lives on the
 IPython shell, so ``%reload_ext nbroutes`` comes back on the same port with
-the routes kept.
+the routes kept. What a route cell shows is the state's ``consoles`` factory:
+route cards in Jupyter, plain consoles when the headless runner runs the cells,
+so this module imports neither ipywidgets nor sqlite-utils itself.
 """
 
 from __future__ import annotations
@@ -16,15 +18,14 @@ from nbroutes.core.middlewares import Middleware
 from nbroutes.core.output import route_stdio, unroute_stdio
 from nbroutes.core.requests import Request
 from nbroutes.core.responses import Response
-from nbroutes.data import sqlite as data
 from nbroutes.errors import PortInUseError
 from nbroutes.kernel.accesslog import AccessLog
-from nbroutes.kernel.cards import RouteCard, example_path
+from nbroutes.kernel.consoles import ConsoleFactory, RouteConsole, route_cards
 from nbroutes.kernel.threads import KernelLoop
 from nbroutes.servers.tornado import Server
 
 __all__ = [
-    "KernelRoutes",
+    "KernelState",
     "current_cell",
     "load",
     "register_middleware",
@@ -39,9 +40,9 @@ _TAG_PREFIX = "route:"
 
 def _parent_metadata(shell: Any) -> dict[str, Any]:
     """The execute request's metadata (cellId, tags) when a frontend sent any, or what ``nbroutes serve`` set."""
-    routes = getattr(shell, _STATE_ATTR, None)
-    if routes is not None and routes.cell_metadata is not None:
-        return routes.cell_metadata  # type: ignore[no-any-return]
+    kernel_state = getattr(shell, _STATE_ATTR, None)
+    if kernel_state is not None and kernel_state.cell_metadata is not None:
+        return kernel_state.cell_metadata  # type: ignore[no-any-return]
     kernel = getattr(shell, "kernel", None)
     if kernel is None:
         return {}
@@ -61,11 +62,28 @@ def current_cell(shell: Any) -> tuple[str | None, str]:
     return (cell_id if isinstance(cell_id, str) and cell_id else None), label
 
 
-class KernelRoutes:
-    """The App, the server and the settings of one kernel."""
+def _databases() -> Any:
+    """The shared-database module once something opened a database, else None.
 
-    def __init__(self, shell: Any) -> None:
+    ``nbroutes.data`` (and sqlite-utils) is imported by the first ``nbroutes.db()``; before
+    that no database is open, so there is nothing to check, reopen or close.
+    """
+    return sys.modules.get("nbroutes.data.sqlite")
+
+
+def _check_data_changes() -> None:
+    databases = _databases()
+    if databases is not None:
+        databases.check_changes()
+
+
+class KernelState:
+    """The App, the server and the settings of one kernel, and the factory of its route cells' consoles."""
+
+    def __init__(self, shell: Any, consoles: ConsoleFactory = route_cards) -> None:
         self.shell = shell
+        #: Makes what a route cell shows: route cards in Jupyter, plain consoles headless.
+        self.consoles = consoles
         self.app = App()
         self.host = os.environ.get("NBROUTES_HOST", "127.0.0.1")
         self.port = _env_port()
@@ -87,11 +105,9 @@ class KernelRoutes:
         """After each response: log it, tick its route's card, tell data browsers if the data changed."""
         self.log.add(request, response, seconds, size)
         route = request.route
-        if route is not None:
-            touch = getattr(route.console, "touch", None)
-            if touch is not None:
-                touch(response.status)
-        data.check_changes()
+        if route is not None and isinstance(route.console, RouteConsole):
+            route.console.touch(response.status)
+        _check_data_changes()
 
     def start(self, host: str | None = None, port: int | None = None) -> Server:
         """Start (or move) the server; prints where it listens.
@@ -127,25 +143,21 @@ class KernelRoutes:
         elif not quiet:
             print("nbroutes: not running")
 
-    def card(self, kind: str, pattern: str, note: str = "", *, tryable: bool = True) -> RouteCard:
-        """A card for a route (or middleware) cell; "Try it" opens a request widget for its ``route``."""
-        card = RouteCard(kind, pattern, self.url(pattern) if tryable else None, note)
-        if tryable:
-            card.try_it = lambda: self.request_widget_for(card.route)
-        return card
+    def console(self, kind: str, pattern: str, note: str = "", *, tryable: bool = True) -> RouteConsole:
+        """The console of a route (or middleware) cell, from this kernel's ``consoles`` factory."""
+        return self.consoles(self, kind, pattern, note, tryable=tryable)
 
-    def request_widget_for(self, route: Any) -> Any:
-        """A request widget filled in for ``route``: its first method (GET if it has one) and an example path."""
-        from nbroutes.kernel.request_widget import RequestWidget
+    def local_url(self, path: str = "") -> str:
+        """Where ``path`` is reached from this machine (requests from the kernel itself)."""
+        return self._server().url + path
 
-        methods = [m for m in route.methods if m not in ("HEAD", "OPTIONS", "ANY")]
-        method = "GET" if not methods or "GET" in methods else methods[0]
-        return RequestWidget(method, example_path(route.pattern.text), kernel_loop=self.loop)
+    def public_url(self, path: str = "") -> str:
+        """Where ``path`` is reached from a browser (through the proxy under JupyterHub and Binder)."""
+        return self._server().public_url(path)
 
-    def url(self, path: str = "") -> str:
-        """Where ``path`` is reached from a browser (through the proxy under JupyterHub)."""
-        server = self.server or Server(self.app, self.host, self.port)
-        return server.public_url(path)
+    def _server(self) -> Server:
+        # Before the first start, an unstarted Server says where it would listen.
+        return self.server or Server(self.app, self.host, self.port)
 
 
 def url(path: str = "", *, public: bool = False) -> str:
@@ -157,10 +169,10 @@ def url(path: str = "", *, public: bool = False) -> str:
     from IPython import get_ipython
 
     shell = get_ipython()
-    routes = getattr(shell, _STATE_ATTR, None)
-    if routes is None or routes.server is None:
+    kernel_state = getattr(shell, _STATE_ATTR, None)
+    if kernel_state is None or kernel_state.server is None:
         raise RuntimeError("nbroutes is not loaded: run %load_ext nbroutes first")
-    return routes.server.public_url(path) if public else routes.server.url + path
+    return kernel_state.public_url(path) if public else kernel_state.local_url(path)
 
 
 def register_middleware(shell: Any, fn: Any, matchers: tuple[str, ...] = (), *, owner: str | None = None) -> Middleware:
@@ -168,16 +180,16 @@ def register_middleware(shell: Any, fn: Any, matchers: tuple[str, ...] = (), *, 
 
     Raises MatcherError for a matcher that is not Next.js syntax.
     """
-    routes = state(shell)
+    kernel_state = state(shell)
     cell_id, label = current_cell(shell)
     name = getattr(fn, "__name__", "middleware")
     if owner is None:
         owner = f"{cell_id}:{name}" if cell_id else f"middleware {getattr(fn, '__qualname__', name)}"
     where = ", ".join(matchers) if matchers else "every route"
-    console = routes.card("middleware", name, f"on {where}", tryable=False)
-    middleware = routes.app.use(fn, matchers, owner=owner, cell=cell_id, console=console)
+    console = kernel_state.console("middleware", name, f"on {where}", tryable=False)
+    middleware = kernel_state.app.use(fn, matchers, owner=owner, cell=cell_id, console=console)
     middleware.label = label
-    routes.registered_now.add(owner)
+    kernel_state.registered_now.add(owner)
     console.show()
     return middleware
 
@@ -193,20 +205,20 @@ def register_crud(shell: Any, prefix: str, table: Any, model: Any = None, **opti
     from nbroutes.data.resources import crud
     from nbroutes.errors import CrudError, RouteConflictError
 
-    routes = state(shell)
+    kernel_state = state(shell)
     cell_id, label = current_cell(shell)
     owner = f"{cell_id}:crud {prefix}" if cell_id else f"crud {prefix}"
     name = getattr(table, "name", "table")
-    card = routes.card("CRUD", prefix, f"(table {name})")
+    console = kernel_state.console("CRUD", prefix, f"(table {name})")
     try:
-        made = crud(routes.app, prefix, table, model, owner=owner, console=card, **options)
+        made = crud(kernel_state.app, prefix, table, model, owner=owner, console=console, **options)
     except (CrudError, RouteConflictError) as exc:
         raise UsageError(f"nbroutes.crud({prefix!r}): {exc}") from None
     for route in made:
         route.label = label
-    card.route = made[0]
-    routes.registered_now.add(owner)
-    card.show()
+    console.route = made[0]
+    kernel_state.registered_now.add(owner)
+    console.show()
     return made
 
 
@@ -219,12 +231,19 @@ def _env_port() -> int:
         return 8000
 
 
-def state(shell: Any) -> KernelRoutes:
-    """The kernel's routes, created on first use."""
+def state(shell: Any, *, consoles: ConsoleFactory | None = None) -> KernelState:
+    """The kernel's state, created on first use: its App, server and settings.
+
+    ``consoles`` makes what route cells show (route cards unless given); the headless
+    runner passes plain consoles for the fresh shell it runs a notebook in.
+    Raises ValueError when ``consoles`` is given for a shell whose state exists already.
+    """
     existing = getattr(shell, _STATE_ATTR, None)
     if existing is None:
-        existing = KernelRoutes(shell)
+        existing = KernelState(shell, consoles or route_cards)
         setattr(shell, _STATE_ATTR, existing)
+    elif consoles is not None and existing.consoles is not consoles:
+        raise ValueError("this shell's nbroutes state exists already; its consoles are chosen when it is created")
     return existing  # type: ignore[no-any-return]
 
 
@@ -249,16 +268,16 @@ def route_tag_transformer(shell: Any) -> Any:
 
 def _forget_unmarked_cells(shell: Any) -> Any:
     def post_run_cell(result: Any) -> None:
-        routes = state(shell)
-        routes.magic_line_added = False
-        data.check_changes()  # the cell may have written to a database a browser shows
+        kernel_state = state(shell)
+        kernel_state.magic_line_added = False
+        _check_data_changes()  # the cell may have written to a database a browser shows
         cell_id, _ = current_cell(shell)
-        registered, routes.registered_now = routes.registered_now, set()
+        registered, kernel_state.registered_now = kernel_state.registered_now, set()
         if cell_id is None or cell_id in registered:
             return
         if not getattr(result, "success", True):
             return  # a failed run changes nothing, as a broken route cell keeps its route
-        router = routes.app.router
+        router = kernel_state.app.router
         # The cell's own routes (%%route) and those it made by calling (nbroutes.crud: "<cell>:crud /api/x").
         owners = {r.owner for r in router.routes if r.owner == cell_id or r.owner.startswith(f"{cell_id}:")}
         gone = [r for owner in sorted(owners - registered) for r in router.owned_by(owner)]
@@ -267,8 +286,8 @@ def _forget_unmarked_cells(shell: Any) -> Any:
         if gone:
             names = ", ".join(r.pattern.text for r in gone)
             print(f"nbroutes: removed {names}: this cell no longer defines them", file=sys.stderr)
-        for gone in routes.app.middleware.remove_cell(cell_id, keep=registered):
-            print(f"nbroutes: removed middleware {gone.name}: this cell no longer defines it", file=sys.stderr)
+        for dropped in kernel_state.app.middleware.remove_cell(cell_id, keep=registered):
+            print(f"nbroutes: removed middleware {dropped.name}: this cell no longer defines it", file=sys.stderr)
 
     return post_run_cell
 
@@ -277,39 +296,43 @@ def load(shell: Any) -> None:
     """Register the magics, route output to route cells and start the server."""
     from nbroutes.kernel.magics import RouteMagics
 
-    routes = state(shell)
+    kernel_state = state(shell)
     try:
-        routes.loop = KernelLoop.current()
+        kernel_state.loop = KernelLoop.current()
     except RuntimeError:
-        routes.loop = None  # a shell with no running loop (plain IPython): widgets cannot send
-    shell.register_magics(RouteMagics(shell, routes))
-    data.reopen_all()  # after %reload_ext: the databases the routes use work again
+        kernel_state.loop = None  # a shell with no running loop (plain IPython): widgets cannot send
+    shell.register_magics(RouteMagics(shell, kernel_state))
+    databases = _databases()
+    if databases is not None:
+        databases.reopen_all()  # after %reload_ext: the databases the routes use work again
     if not any(getattr(t, "_nbroutes", False) for t in shell.input_transformers_cleanup):
         transform = route_tag_transformer(shell)
         transform._nbroutes = True  # type: ignore[attr-defined]
         shell.input_transformers_cleanup.append(transform)
-    if routes.post_run_cell is None:
-        routes.post_run_cell = _forget_unmarked_cells(shell)
-        shell.events.register("post_run_cell", routes.post_run_cell)
+    if kernel_state.post_run_cell is None:
+        kernel_state.post_run_cell = _forget_unmarked_cells(shell)
+        shell.events.register("post_run_cell", kernel_state.post_run_cell)
     route_stdio()
     try:
-        routes.start()
+        kernel_state.start()
     except PortInUseError as exc:
         print(f"nbroutes: {exc.strerror}", file=sys.stderr)
 
 
 def unload(shell: Any) -> None:
     """Stop the server (freeing the port) and undo ``load``; the routes stay for a reload."""
-    routes = state(shell)
-    routes.stop(quiet=True)
+    kernel_state = state(shell)
+    kernel_state.stop(quiet=True)
     shell.input_transformers_cleanup[:] = [
         t for t in shell.input_transformers_cleanup if not getattr(t, "_nbroutes", False)
     ]
-    if routes.post_run_cell is not None:
+    if kernel_state.post_run_cell is not None:
         try:
-            shell.events.unregister("post_run_cell", routes.post_run_cell)
+            shell.events.unregister("post_run_cell", kernel_state.post_run_cell)
         except ValueError:
             pass
-        routes.post_run_cell = None
+        kernel_state.post_run_cell = None
     unroute_stdio()
-    data.close_all()
+    databases = _databases()
+    if databases is not None:
+        databases.close_all()

@@ -14,13 +14,12 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from nbroutes.core.handlers import METHODS
-from nbroutes.core.paths import compile_pattern
+from nbroutes.core.paths import compile_pattern, example_path
 from nbroutes.core.requests import parse_size
 from nbroutes.core.routing import DEFAULT_RESPONSE_LIMIT
 from nbroutes.errors import CellError, MatcherError, PatternError, PortInUseError, RouteConflictError, SignatureError
-from nbroutes.kernel.cards import example_path
 from nbroutes.kernel.cells import compile_cell, parse_cell, run_and_take
-from nbroutes.kernel.extension import KernelRoutes, current_cell, register_middleware
+from nbroutes.kernel.extension import KernelState, current_cell, register_middleware
 
 __all__ = ["RouteMagics"]
 
@@ -56,9 +55,10 @@ def _print_table(rows: list[tuple[str, ...]]) -> None:
 class RouteMagics(Magics):
     """Route cells and the commands that inspect and control the server."""
 
-    def __init__(self, shell: Any, routes: KernelRoutes) -> None:
+    def __init__(self, shell: Any, state: KernelState) -> None:
         super().__init__(shell)
-        self.routes = routes
+        #: This kernel's App, server and settings (not ``routes``: that is the ``%routes`` magic).
+        self.state = state
 
     @magic_arguments()
     @argument("spec", nargs="+", metavar="[METHODS] PATH", help="e.g. /api/users/[id] or GET,POST /api/items")
@@ -102,8 +102,8 @@ class RouteMagics(Magics):
 
         cell_id, label = current_cell(self.shell)
         owner = cell_id or pattern.text
-        offset = 0 if self.routes.magic_line_added else 1
-        self.routes.magic_line_added = False
+        offset = 0 if self.state.magic_line_added else 1
+        self.state.magic_line_added = False
         full_source = f"%%route {line}\n{cell}" if offset else cell
         filename = self.shell.compile.cache(full_source, self.shell.execution_count)
         try:
@@ -122,9 +122,9 @@ class RouteMagics(Magics):
             if only
             else (", ".join(m for m in METHODS if m in compiled.endpoints) if compiled.form == "method" else "ANY")
         )
-        console = self.routes.card(methods, pattern.text)
+        console = self.state.console(methods, pattern.text)
         try:
-            route, displaced = self.routes.app.add(
+            route, displaced = self.state.app.add(
                 pattern.text,
                 compiled.endpoints,
                 owner=owner,
@@ -138,7 +138,7 @@ class RouteMagics(Magics):
             raise UsageError(f"%%route {pattern.text}: {exc}") from None
         route.label = label
         console.route = route
-        self.routes.registered_now.add(owner)
+        self.state.registered_now.add(owner)
         console.show()
         for other in displaced:
             print(
@@ -146,7 +146,7 @@ class RouteMagics(Magics):
                 f"this cell ({label}) serves {route.pattern.text} now",
                 file=sys.stderr,
             )
-        if self.routes.server is None or not self.routes.server.running:
+        if self.state.server is None or not self.state.server.running:
             print("nbroutes: the server is stopped; %nbroutes start serves this route", file=sys.stderr)
 
     @magic_arguments()
@@ -179,7 +179,7 @@ class RouteMagics(Magics):
     @line_magic
     def routes(self, line: str = "") -> None:
         """List the routes (methods, pattern, the cell that owns it, hits, last status) and the middleware."""
-        app = self.routes.app
+        app = self.state.app
         if not app.router.routes and not app.middleware:
             print("nbroutes: no routes yet; a cell starting with %%route /api/hello makes one")
             return
@@ -203,11 +203,11 @@ class RouteMagics(Magics):
         path = line.strip()
         if not path:
             raise UsageError("%unroute takes the route's pattern, e.g. %unroute /api/users/[id]")
-        route = self.routes.app.router.find(path)
+        route = self.state.app.router.find(path)
         if route is None:
-            known = ", ".join(r.pattern.text for r in self.routes.app.router.routes) or "none"
+            known = ", ".join(r.pattern.text for r in self.state.app.router.routes) or "none"
             raise UsageError(f"%unroute: no route {path} (routes: {known})")
-        self.routes.app.router.discard(route)
+        self.state.app.router.discard(route)
         print(f"nbroutes: removed {route.pattern.text}")
 
     @magic_arguments()
@@ -224,13 +224,13 @@ class RouteMagics(Magics):
         if method not in METHODS:
             raise UsageError(f"%request: {method} is not an HTTP method; use one of {', '.join(METHODS)}")
         if path is None:
-            first = self.routes.app.router.routes[:1]
+            first = self.state.app.router.routes[:1]
             path = example_path(first[0].pattern.text) if first else "/"
         if not path.startswith("/"):
             raise UsageError(f"%request: the path must start with /, not {path!r}")
         from nbroutes.kernel.request_widget import RequestWidget
 
-        return RequestWidget(method, path, kernel_loop=self.routes.loop)
+        return RequestWidget(method, path, kernel_loop=self.state.loop)
 
     @magic_arguments()
     @argument("path", nargs="?", default="app.db", metavar="DB", help="the SQLite file (default app.db)")
@@ -256,25 +256,25 @@ class RouteMagics(Magics):
     def nbroutes(self, line: str) -> None:
         """Control the server: %nbroutes start [--host H] [--port P] | stop | status | log [-n N]."""
         args = parse_argstring(self.nbroutes, line)
-        routes = self.routes
+        state = self.state
         if args.action == "log":
-            if not routes.log:
+            if not state.log:
                 print("nbroutes: no requests yet")
             else:
-                _print_table(routes.log.rows(args.count))
+                _print_table(state.log.rows(args.count))
         elif args.action == "start":
             try:
-                routes.start(args.host, args.port)
+                state.start(args.host, args.port)
             except PortInUseError as exc:
                 raise UsageError(f"nbroutes: {exc.strerror}") from None
         elif args.action == "stop":
-            routes.stop()
+            state.stop()
         else:
-            server = routes.server
+            server = state.server
             if server is not None and server.running:
                 print(f"nbroutes: serving on {server.url}")
             else:
-                print(f"nbroutes: stopped (would serve on http://{routes.host}:{routes.port})")
-            count = len(routes.app.router.routes)
-            hits = sum(r.hits for r in routes.app.router.routes)
+                print(f"nbroutes: stopped (would serve on http://{state.host}:{state.port})")
+            count = len(state.app.router.routes)
+            hits = sum(r.hits for r in state.app.router.routes)
             print(f"nbroutes: {count} route{'s' * (count != 1)}, {hits} request{'s' * (hits != 1)} answered")

@@ -15,7 +15,7 @@ import shlex
 import time
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import ipywidgets as widgets
@@ -28,7 +28,7 @@ from nbroutes.kernel.threads import KernelLoop, current_kernel_loop
 __all__ = ["PreparedRequest", "RequestResult", "RequestWidget", "curl_command", "render_body"]
 
 HISTORY_SIZE = 20
-#: Characters of a text body shown; the rest is cut (the full body is in ``send()``'s result).
+#: Characters of a text body shown; the rest is cut (the full body is in ``send_request()``'s result).
 TEXT_LIMIT = 200_000
 JSON_TYPE = "application/json"
 
@@ -294,7 +294,7 @@ def _body_text(body: Any) -> str:
 class RequestWidget(PlainTextSummary, widgets.VBox):
     """A request form for this kernel's server, and the response it got: status, time, size, headers, body.
 
-    ``await widget.send()`` sends the form's request from code and returns the RequestResult.
+    ``await widget.send_request()`` sends the form's request from code and returns the RequestResult.
     Raises ValueError for a method other than GET, POST, PUT, PATCH, DELETE, HEAD and OPTIONS.
     """
 
@@ -411,26 +411,19 @@ class RequestWidget(PlainTextSummary, widgets.VBox):
 
     def refresh_routes(self) -> None:
         """Offer the kernel's route patterns as the path's suggestions."""
-        routes = self._routes()
-        if routes is None:
+        kernel_state = self._kernel_state()
+        if kernel_state is None:
             return
-        patterns = tuple(dict.fromkeys(r.pattern.text for r in routes.app.router.routes))
+        patterns = tuple(dict.fromkeys(r.pattern.text for r in kernel_state.app.router.routes))
         if patterns != tuple(self.path_input.options):
             self.path_input.options = patterns
 
     # -- sending ----------------------------------------------------------------------
-    @overload
-    def send(self) -> Coroutine[Any, Any, RequestResult]: ...
+    def send_request(self) -> Coroutine[Any, Any, RequestResult]:
+        """``await widget.send_request()``: send the form's request, show the response and return it.
 
-    @overload
-    def send(self, content: dict[str, Any], buffers: Any = None) -> None: ...
-
-    def send(self, content: dict[str, Any] | None = None, buffers: Any = None) -> Any:
-        """``await widget.send()``: send the form's request, show the response and return it."""
-        # Widget.send(content) is ipywidgets' custom-message API (focus() and blur() use it), so it stays.
-        if content is not None:
-            super().send(content, buffers)
-            return None
+        (Not ``send``: that is ipywidgets' custom-message API, which ``focus()`` and ``blur()`` use.)
+        """
         return self._perform(self.request())
 
     def _on_send(self, _button: Any = None) -> None:
@@ -561,7 +554,7 @@ class RequestWidget(PlainTextSummary, widgets.VBox):
             self.curl_text.value = self._curl_command
 
     # -- the kernel -------------------------------------------------------------------
-    def _routes(self) -> Any:
+    def _kernel_state(self) -> Any:
         if self._shell is None:
             return None
         from nbroutes.kernel.extension import state
@@ -571,6 +564,5 @@ class RequestWidget(PlainTextSummary, widgets.VBox):
     def _base(self) -> str | None:
         if self._base_url is not None:
             return self._base_url.rstrip("/")
-        routes = self._routes()
-        server = getattr(routes, "server", None)
+        server = getattr(self._kernel_state(), "server", None)
         return None if server is None else str(server.url)

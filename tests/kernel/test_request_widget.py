@@ -207,7 +207,7 @@ def test_copy_as_curl_shows_the_equivalent_command(kernel: Kernel) -> None:
 def test_await_send_in_a_cell_returns_the_result(kernel: Kernel) -> None:
     kernel.ok('%%route /api/rw-await\ndef GET(req):\n    return {"awaited": True}', {"cellId": "rw-await"})
     ids = make_widget(kernel, "w_await", '"GET", "/api/rw-await"')
-    result = kernel.ok("r = await w_await.send()\nprint(r.status, r.json(), r.error, r.elapsed_ms > 0)")
+    result = kernel.ok("r = await w_await.send_request()\nprint(r.status, r.json(), r.error, r.elapsed_ms > 0)")
     assert result.stdout == "200 {'awaited': True} None True\n"
     kernel.wait_for_state(ids["status_html"], value_has("200"))
 

@@ -15,7 +15,7 @@ from pathlib import PurePath
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["Response", "ApiResponse", "to_response", "dumps", "ResponseSentError"]
+__all__ = ["Response", "ApiResponse", "to_response", "dumps", "check_status", "ResponseSentError"]
 
 JSON_TYPE = "application/json; charset=utf-8"
 TEXT_TYPE = "text/plain; charset=utf-8"
@@ -54,10 +54,25 @@ def dumps(obj: Any) -> bytes:
     return _encoder.encode(obj).encode()
 
 
-class Response:
-    """A status, header lines and a body (bytes, or an async iterator of chunks)."""
+def check_status(code: Any) -> int:
+    """``code`` as an int, if it is a status a handler may answer with: 200 to 599.
 
-    __slots__ = ("status", "headers", "body", "stream", "exception")
+    Raises ValueError otherwise. HTTP has no status outside 100-599 (a client reads
+    ``HTTP/1.1 -1`` as garbage), and a 1xx is never a final answer: the client waits
+    on past it for one that never comes. The server sends its own 1xx (100 Continue).
+    """
+    if isinstance(code, int) and not isinstance(code, bool) and 200 <= code <= 599:
+        return int(code)
+    raise ValueError(f"{code!r} is not a status a handler can answer with: use an integer from 200 to 599")
+
+
+class Response:
+    """A status, header lines and a body (bytes, or an async iterator of chunks).
+
+    Raises ValueError, when made or when ``status`` is set, for a status ``check_status`` refuses.
+    """
+
+    __slots__ = ("_status", "headers", "body", "stream", "exception")
 
     def __init__(
         self,
@@ -81,6 +96,16 @@ class Response:
         self.stream = stream
         #: The handler's exception, for a 500 (the test client can re-raise it).
         self.exception: BaseException | None = None
+
+    @property
+    def status(self) -> int:
+        """The status code, always one from 200 to 599."""
+        return self._status
+
+    @status.setter
+    def status(self, code: int) -> None:
+        # Checked on every assignment, so a handler or middleware that sets it afterwards is caught too.
+        self._status = check_status(code)
 
     @classmethod
     def json(cls, obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -200,10 +225,11 @@ class ApiResponse:
 
     # -- status and headers -------------------------------------------------------
     def status(self, code: int) -> ApiResponse:
-        """Set the status code; returns ``res`` so calls chain."""
-        if not isinstance(code, int) or not 100 <= code <= 999:
-            raise ValueError(f"status must be an integer HTTP status, not {code!r}")
-        self.status_code = code
+        """Set the status code; returns ``res`` so calls chain.
+
+        Raises ValueError for a status other than 200 to 599 (see ``check_status``).
+        """
+        self.status_code = check_status(code)
         self.used = True
         return self
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import decimal
+import email.utils
 import enum
 import inspect
 import json
@@ -157,18 +158,49 @@ class ResponseSentError(RuntimeError):
 
 
 _COOKIE_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# RFC 6265 4.1.1: a path is any CHAR but controls and ";" (so it cannot end the attribute); it starts with "/".
+_COOKIE_PATH = re.compile(r"^/[\x20-\x3a\x3c-\x7e]*$")
+# A host name or IPv4 address (a leading dot is allowed and ignored by browsers): nothing that could start an attribute.
+_COOKIE_DOMAIN = re.compile(r"^\.?[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
+# RFC 9110's IMF-fixdate, the one form of Expires every browser reads.
+_HTTP_DATE = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$")
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
+
+
+def _http_date(name: str, value: Any) -> str:
+    """An ``Expires`` value: a datetime (naive means UTC) or a string already in HTTP's date form."""
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return value.astimezone(datetime.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    if isinstance(value, str) and _HTTP_DATE.match(value):
+        try:
+            email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            pass
+        else:
+            return value
+    raise ValueError(
+        f"cookie {name}: expires must be a datetime or a date such as 'Thu, 01 Jan 1970 00:00:00 GMT', not {value!r}"
+    )
 
 
 def format_cookie(name: str, value: str, **attributes: Any) -> str:
     """Serialise a Set-Cookie value: ``max_age``, ``expires``, ``path`` (default "/"),
     ``domain``, ``secure``, ``httponly``, ``samesite``, ``partitioned``.
 
-    Raises ValueError for a name that is not a cookie token, or an unknown attribute.
+    The value is percent-encoded, so it can hold anything; the name and attributes are
+    checked, so that nothing a request supplied can add an attribute or a header line.
+
+    Raises ValueError for a name that is not a cookie token, a value that is not text
+    (a lone surrogate), an unknown attribute or an attribute value that is not of its form.
     """
-    if not _COOKIE_NAME.match(name):
-        raise ValueError(f"{name!r} is not a valid cookie name")
-    parts = [f"{name}={quote(str(value), safe='')}"]
+    if not isinstance(name, str) or not _COOKIE_NAME.match(name):
+        raise ValueError(f"{name!r} is not a valid cookie name: use letters, digits and !#$%&'*+-.^_`|~")
+    try:
+        parts = [f"{name}={quote(str(value), safe='')}"]
+    except UnicodeEncodeError:
+        raise ValueError(f"cookie {name}: the value {value!r} is not text (it holds a lone surrogate)") from None
     attrs = {k.lower().replace("-", "_"): v for k, v in attributes.items()}
     attrs.setdefault("path", "/")
     for key, val in attrs.items():
@@ -176,16 +208,25 @@ def format_cookie(name: str, value: str, **attributes: Any) -> str:
             continue
         if key == "max_age":
             if isinstance(val, datetime.timedelta):
-                val = int(val.total_seconds())
-            parts.append(f"Max-Age={int(val)}")
+                val = val.total_seconds()
+            try:
+                seconds = int(val)
+            except (TypeError, ValueError, OverflowError):
+                raise ValueError(f"cookie {name}: max_age must be a number of seconds, not {val!r}") from None
+            parts.append(f"Max-Age={seconds}")
         elif key == "expires":
-            if isinstance(val, datetime.datetime):
-                if val.tzinfo is None:
-                    val = val.replace(tzinfo=datetime.timezone.utc)
-                val = val.astimezone(datetime.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
-            parts.append(f"Expires={val}")
-        elif key in ("path", "domain"):
-            parts.append(f"{key.capitalize()}={val}")
+            parts.append(f"Expires={_http_date(name, val)}")
+        elif key == "path":
+            if not (isinstance(val, str) and _COOKIE_PATH.match(val)):
+                raise ValueError(
+                    f"cookie {name}: path must start with / and hold no ';', control or non-ASCII character "
+                    f"(percent-encode them), not {val!r}"
+                )
+            parts.append(f"Path={val}")
+        elif key == "domain":
+            if not (isinstance(val, str) and _COOKIE_DOMAIN.match(val)):
+                raise ValueError(f"cookie {name}: domain must be a host name such as example.com, not {val!r}")
+            parts.append(f"Domain={val}")
         elif key == "secure":
             parts.append("Secure")
         elif key in ("httponly", "http_only"):
@@ -195,10 +236,10 @@ def format_cookie(name: str, value: str, **attributes: Any) -> str:
         elif key == "samesite":
             samesite = "Strict" if val is True else _SAMESITE.get(str(val).lower())
             if samesite is None:
-                raise ValueError(f"samesite must be 'strict', 'lax' or 'none', not {val!r}")
+                raise ValueError(f"cookie {name}: samesite must be 'strict', 'lax' or 'none', not {val!r}")
             parts.append(f"SameSite={samesite}")
         else:
-            raise ValueError(f"unknown cookie attribute {key!r}")
+            raise ValueError(f"cookie {name}: unknown attribute {key!r}")
     return "; ".join(parts)
 
 

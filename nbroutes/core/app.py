@@ -217,7 +217,7 @@ class App:
                 return Response.json({"error": exc.detail, "detail": exc.errors}, exc.status_code, exc.headers)
             if isinstance(exc, HTTPException):
                 return Response.json({"error": exc.detail}, exc.status_code, exc.headers)
-        except ValueError as bad:  # HTTPException(101): a status no response can have is the handler's error
+        except (ValueError, TypeError) as bad:  # HTTPException(101), or a detail JSON cannot hold: the handler's error
             return self._crash(console, request, bad.with_traceback(exc.__traceback__))
         return self._crash(console, request, exc)
 

@@ -9,6 +9,7 @@ import email.utils
 import enum
 import inspect
 import json
+import math
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -45,14 +46,46 @@ def _jsonable(obj: Any) -> Any:
 
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_jsonable)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with NaN and ±Infinity as None, the way JSON.stringify sends them."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (str, int)):
+        return obj
+    if isinstance(obj, dict):
+        return {key: _finite(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(value) for value in obj]
+    return _finite(_jsonable(obj))
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def dumps(obj: Any) -> bytes:
     """Encode ``obj`` as compact UTF-8 JSON, knowing models, dataclasses, dates, UUIDs, Decimals and sets.
 
-    Raises TypeError for objects JSON cannot represent.
+    Whatever a handler holds is sent as JSON.stringify would send it: NaN and ±Infinity
+    as null, a lone surrogate (a file name decoded with surrogateescape) as its ``\\udcff``
+    escape. So a value stored once never makes every later response a 500.
+
+    Raises TypeError for objects JSON cannot represent, ValueError for a circular one.
     """
-    return _encoder.encode(obj).encode()
+    try:
+        text = _encoder.encode(obj)
+    except ValueError as exc:
+        if "Out of range float" not in str(exc):  # a circular value: no other answer than the error
+            raise
+        text = _encoder.encode(_finite(obj))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # Surrogates can only be inside JSON strings, where their escape is valid JSON.
+        return _SURROGATE.sub(_escape_surrogate, text).encode()
 
 
 def check_status(code: Any) -> int:

@@ -41,17 +41,21 @@ __all__ = [
     "RequestValidationError",
     "Signature",
     "bind",
+    "validation_errors",
 ]
 
 LOCATIONS = ("path", "query", "header", "cookie")
 
 
 class RequestValidationError(HTTPException):
-    """The request's parameters or body did not validate: a 422 with the error list."""
+    """The request's parameters or body did not validate: a 422 with the error list.
+
+    The list is kept as plain JSON values (anything else as its ``str``), so the 422 always encodes.
+    """
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         super().__init__(422, "Validation failed")
-        self.errors = errors
+        self.errors: list[dict[str, Any]] = _plain(errors)
 
 
 class Param:
@@ -173,12 +177,12 @@ class Signature:
             try:
                 values.update(model.model_validate(raw).__dict__)
             except ValidationError as exc:
-                errors.extend(_errors(exc, (location,)))
+                errors.extend(validation_errors(exc, (location,)))
         if self.body is not None:
             try:
                 values[self.body.name] = self._body(req)
             except ValidationError as exc:
-                errors.extend(_errors(exc, ("body",)))
+                errors.extend(validation_errors(exc, ("body",)))
             except RequestValidationError as exc:
                 errors.extend(exc.errors)
         if errors:
@@ -246,12 +250,27 @@ def _gather(location: str, params: list[Parameter], req: Request) -> dict[str, A
     return raw
 
 
-def _errors(exc: ValidationError, prefix: tuple[str, ...]) -> list[dict[str, Any]]:
-    # Through JSON, so ctx values such as exceptions come out as plain strings.
-    errors = json.loads(exc.json(include_url=False))
+def validation_errors(exc: ValidationError, prefix: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """pydantic's errors as plain JSON values, with ``prefix`` (the location) in front of each ``loc``."""
+    try:
+        # Through JSON, so ctx values such as exceptions come out as plain strings; an input of NaN as null.
+        errors = json.loads(exc.json(include_url=False), parse_constant=lambda _: None)
+    except ValueError:  # pydantic cannot encode a lone surrogate in an input or a message; _plain can
+        errors = _plain(exc.errors(include_url=False))
     for error in errors:
         error["loc"] = [*prefix, *error["loc"]]
     return errors  # type: ignore[no-any-return]
+
+
+def _plain(value: Any) -> Any:
+    """``value`` made of dicts, lists, strings, numbers, booleans and None only: anything else becomes its str."""
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return str(value)
 
 
 _SEQUENCES = (list, tuple, set, frozenset, Sequence)

@@ -9,7 +9,8 @@ import pytest
 
 from nbroutes import App
 from nbroutes.testing import TestClient
-from tests.reliability.conftest import add
+
+from .conftest import add
 
 INJECTED = [
     {"path": "/; Domain=evil.com"},

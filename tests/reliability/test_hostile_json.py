@@ -20,7 +20,8 @@ from nbroutes.core.requests import Request
 from nbroutes.core.responses import dumps
 from nbroutes.core.validation import RequestValidationError, validation_errors
 from nbroutes.testing import TestClient
-from tests.reliability.conftest import add
+
+from .conftest import add
 
 JSON_TYPE = {"Content-Type": "application/json"}
 

@@ -7,7 +7,8 @@ import pytest
 from nbroutes import App, HTTPException
 from nbroutes.core.responses import Response
 from nbroutes.testing import TestClient
-from tests.reliability.conftest import add
+
+from .conftest import add
 
 BAD = [-1, 0, 99, 100, 101, 103, 199, 600, 999, 1000, True]
 

@@ -74,11 +74,25 @@ class BodyError(HTTPException):
 
 
 class RequestValidationError(HTTPException):
-    """The request's parameters or body did not validate: a 422 with the error list (``core.validation``)."""
+    """The request's parameters or body did not validate: a 422 with the error list (``core.validation``).
+
+    The list is kept as plain JSON values (anything else as its ``str``), so the 422 always encodes.
+    """
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         super().__init__(422, "Validation failed")
-        self.errors = errors
+        self.errors: list[dict[str, Any]] = plain_json(errors)
+
+
+def plain_json(value: Any) -> Any:
+    """``value`` made of dicts, lists, strings, numbers, booleans and None only: anything else becomes its str."""
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, dict):
+        return {str(key): plain_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_json(item) for item in value]
+    return str(value)
 
 
 # -- a route, handler or response that cannot be (the core) ---------------------------------

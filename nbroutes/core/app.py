@@ -241,12 +241,15 @@ class App:
 
     def _answer(self, exc: Exception, console: Console, request: Request) -> Response:
         """The response for an exception out of a handler or middleware."""
-        if isinstance(exc, BodyError):
-            return Response.text(exc.detail, exc.status_code, exc.headers)  # plain text, as Next.js
-        if isinstance(exc, RequestValidationError):
-            return Response.json({"error": exc.detail, "detail": exc.errors}, exc.status_code, exc.headers)
-        if isinstance(exc, HTTPException):
-            return Response.json({"error": exc.detail}, exc.status_code, exc.headers)
+        try:
+            if isinstance(exc, BodyError):
+                return Response.text(exc.detail, exc.status_code, exc.headers)  # plain text, as Next.js
+            if isinstance(exc, RequestValidationError):
+                return Response.json({"error": exc.detail, "detail": exc.errors}, exc.status_code, exc.headers)
+            if isinstance(exc, HTTPException):
+                return Response.json({"error": exc.detail}, exc.status_code, exc.headers)
+        except (ValueError, TypeError) as bad:  # HTTPException(101), or a detail JSON cannot hold: the handler's error
+            return self._crash(console, request, bad.with_traceback(exc.__traceback__))
         return self._crash(console, request, exc)
 
     def _crash(self, console: Console, request: Request, exc: Exception) -> Response:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import json
+import math
+import re
 from collections.abc import Mapping
 from functools import cached_property
 from http.cookies import _unquote  # type: ignore[attr-defined]
@@ -157,14 +159,67 @@ def parse_content_type(header: str) -> tuple[str, dict[str, str]]:
     return mime.strip().lower(), params
 
 
+class _Unsendable(ValueError):
+    """JSON that parses but that could not be sent back as it came: its message says why."""
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's json reads NaN, Infinity and -Infinity; they are not JSON, and JSON.parse refuses them.
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        # JSON.parse makes 1e999 Infinity, which JSON.stringify sends back as null: the number would be
+        # lost without a word, in every later response that holds it. Refused now, the client learns it.
+        shown = text if len(text) <= 24 else text[:20] + "..."
+        raise _Unsendable(f"{shown} is out of range for a number (at most about 1.8e308)")
+    return value
+
+
+_decoder = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """True if a string in the parsed value holds half of a surrogate pair (json.loads joins whole pairs)."""
+    stack = [value]  # a loop, not recursion: the value may be nested as deep as the parser allows
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _LONE_SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def _parse_json(raw: bytes) -> Any:
+    """Parse a JSON body, refusing what could not be stored and sent back as it came.
+
+    Raises BodyError (400) for malformed JSON, NaN and Infinity (not JSON), a number
+    that overflows to infinity (1e999), and a lone surrogate ("\\ud800": not text, which
+    I-JSON, RFC 7493, forbids, and which neither UTF-8 nor SQLite can hold).
+    """
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
+        # Decoded strictly: json.loads(bytes) lets surrogates encoded in the bytes through ("surrogatepass").
+        text = raw.decode(json.detect_encoding(raw))
+        value = _decoder.decode(text)
+    except _Unsendable as exc:
+        raise BodyError(400, f"Invalid JSON: {exc}") from None
     except (ValueError, UnicodeDecodeError, RecursionError):
         # RecursionError: "[[[[...]]]]" nested deeper than the parser recurses is hostile, not a crash.
         raise BodyError(400, "Invalid JSON") from None
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
+        raise BodyError(400, "Invalid JSON: a string holds a lone surrogate (\\ud800 to \\udfff), which is not text")
+    return value
 
 
 def _decode(raw: bytes, charset: str | None) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import decimal
+import email.utils
 import enum
 import inspect
 import json
+import math
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -17,7 +19,7 @@ from urllib.parse import quote
 
 from nbroutes.errors import ResponseSentError
 
-__all__ = ["Response", "ApiResponse", "to_response", "dumps", "ResponseSentError"]
+__all__ = ["Response", "ApiResponse", "to_response", "dumps", "check_status", "ResponseSentError"]
 
 JSON_TYPE = "application/json; charset=utf-8"
 TEXT_TYPE = "text/plain; charset=utf-8"
@@ -46,20 +48,67 @@ def _jsonable(obj: Any) -> Any:
 
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_jsonable)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with NaN and ±Infinity as None, the way JSON.stringify sends them."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (str, int)):
+        return obj
+    if isinstance(obj, dict):
+        return {key: _finite(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(value) for value in obj]
+    return _finite(_jsonable(obj))
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def dumps(obj: Any) -> bytes:
     """Encode ``obj`` as compact UTF-8 JSON, knowing models, dataclasses, dates, UUIDs, Decimals and sets.
 
-    Raises TypeError for objects JSON cannot represent.
+    Whatever a handler holds is sent as JSON.stringify would send it: NaN and ±Infinity
+    as null, a lone surrogate (a file name decoded with surrogateescape) as its ``\\udcff``
+    escape. So a value stored once never makes every later response a 500.
+
+    Raises TypeError for objects JSON cannot represent, ValueError for a circular one.
     """
-    return _encoder.encode(obj).encode()
+    try:
+        text = _encoder.encode(obj)
+    except ValueError as exc:
+        if "Out of range float" not in str(exc):  # a circular value: no other answer than the error
+            raise
+        text = _encoder.encode(_finite(obj))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # Surrogates can only be inside JSON strings, where their escape is valid JSON.
+        return _SURROGATE.sub(_escape_surrogate, text).encode()
+
+
+def check_status(code: Any) -> int:
+    """``code`` as an int, if it is a status a handler may answer with: 200 to 599.
+
+    Raises ValueError otherwise. HTTP has no status outside 100-599 (a client reads
+    ``HTTP/1.1 -1`` as garbage), and a 1xx is never a final answer: the client waits
+    on past it for one that never comes. The server sends its own 1xx (100 Continue).
+    """
+    if isinstance(code, int) and not isinstance(code, bool) and 200 <= code <= 599:
+        return int(code)
+    raise ValueError(f"{code!r} is not a status a handler can answer with: use an integer from 200 to 599")
 
 
 class Response:
-    """A status, header lines and a body (bytes, or an async iterator of chunks)."""
+    """A status, header lines and a body (bytes, or an async iterator of chunks).
 
-    __slots__ = ("status", "headers", "body", "stream", "exception")
+    Raises ValueError, when made or when ``status`` is set, for a status ``check_status`` refuses.
+    """
+
+    __slots__ = ("_status", "headers", "body", "stream", "exception")
 
     def __init__(
         self,
@@ -83,6 +132,16 @@ class Response:
         self.stream = stream
         #: The handler's exception, for a 500 (the test client can re-raise it).
         self.exception: BaseException | None = None
+
+    @property
+    def status(self) -> int:
+        """The status code, always one from 200 to 599."""
+        return self._status
+
+    @status.setter
+    def status(self, code: int) -> None:
+        # Checked on every assignment, so a handler or middleware that sets it afterwards is caught too.
+        self._status = check_status(code)
 
     @classmethod
     def json(cls, obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -130,18 +189,49 @@ class Response:
 
 
 _COOKIE_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# RFC 6265 4.1.1: a path is any CHAR but controls and ";" (so it cannot end the attribute); it starts with "/".
+_COOKIE_PATH = re.compile(r"^/[\x20-\x3a\x3c-\x7e]*$")
+# A host name or IPv4 address (a leading dot is allowed and ignored by browsers): nothing that could start an attribute.
+_COOKIE_DOMAIN = re.compile(r"^\.?[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
+# RFC 9110's IMF-fixdate, the one form of Expires every browser reads.
+_HTTP_DATE = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$")
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
+
+
+def _http_date(name: str, value: Any) -> str:
+    """An ``Expires`` value: a datetime (naive means UTC) or a string already in HTTP's date form."""
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return value.astimezone(datetime.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    if isinstance(value, str) and _HTTP_DATE.match(value):
+        try:
+            email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            pass
+        else:
+            return value
+    raise ValueError(
+        f"cookie {name}: expires must be a datetime or a date such as 'Thu, 01 Jan 1970 00:00:00 GMT', not {value!r}"
+    )
 
 
 def format_cookie(name: str, value: str, **attributes: Any) -> str:
     """Serialise a Set-Cookie value: ``max_age``, ``expires``, ``path`` (default "/"),
     ``domain``, ``secure``, ``httponly``, ``samesite``, ``partitioned``.
 
-    Raises ValueError for a name that is not a cookie token, or an unknown attribute.
+    The value is percent-encoded, so it can hold anything; the name and attributes are
+    checked, so that nothing a request supplied can add an attribute or a header line.
+
+    Raises ValueError for a name that is not a cookie token, a value that is not text
+    (a lone surrogate), an unknown attribute or an attribute value that is not of its form.
     """
-    if not _COOKIE_NAME.match(name):
-        raise ValueError(f"{name!r} is not a valid cookie name")
-    parts = [f"{name}={quote(str(value), safe='')}"]
+    if not isinstance(name, str) or not _COOKIE_NAME.match(name):
+        raise ValueError(f"{name!r} is not a valid cookie name: use letters, digits and !#$%&'*+-.^_`|~")
+    try:
+        parts = [f"{name}={quote(str(value), safe='')}"]
+    except UnicodeEncodeError:
+        raise ValueError(f"cookie {name}: the value {value!r} is not text (it holds a lone surrogate)") from None
     attrs = {k.lower().replace("-", "_"): v for k, v in attributes.items()}
     attrs.setdefault("path", "/")
     for key, val in attrs.items():
@@ -149,16 +239,25 @@ def format_cookie(name: str, value: str, **attributes: Any) -> str:
             continue
         if key == "max_age":
             if isinstance(val, datetime.timedelta):
-                val = int(val.total_seconds())
-            parts.append(f"Max-Age={int(val)}")
+                val = val.total_seconds()
+            try:
+                seconds = int(val)
+            except (TypeError, ValueError, OverflowError):
+                raise ValueError(f"cookie {name}: max_age must be a number of seconds, not {val!r}") from None
+            parts.append(f"Max-Age={seconds}")
         elif key == "expires":
-            if isinstance(val, datetime.datetime):
-                if val.tzinfo is None:
-                    val = val.replace(tzinfo=datetime.timezone.utc)
-                val = val.astimezone(datetime.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
-            parts.append(f"Expires={val}")
-        elif key in ("path", "domain"):
-            parts.append(f"{key.capitalize()}={val}")
+            parts.append(f"Expires={_http_date(name, val)}")
+        elif key == "path":
+            if not (isinstance(val, str) and _COOKIE_PATH.match(val)):
+                raise ValueError(
+                    f"cookie {name}: path must start with / and hold no ';', control or non-ASCII character "
+                    f"(percent-encode them), not {val!r}"
+                )
+            parts.append(f"Path={val}")
+        elif key == "domain":
+            if not (isinstance(val, str) and _COOKIE_DOMAIN.match(val)):
+                raise ValueError(f"cookie {name}: domain must be a host name such as example.com, not {val!r}")
+            parts.append(f"Domain={val}")
         elif key == "secure":
             parts.append("Secure")
         elif key in ("httponly", "http_only"):
@@ -168,10 +267,10 @@ def format_cookie(name: str, value: str, **attributes: Any) -> str:
         elif key == "samesite":
             samesite = "Strict" if val is True else _SAMESITE.get(str(val).lower())
             if samesite is None:
-                raise ValueError(f"samesite must be 'strict', 'lax' or 'none', not {val!r}")
+                raise ValueError(f"cookie {name}: samesite must be 'strict', 'lax' or 'none', not {val!r}")
             parts.append(f"SameSite={samesite}")
         else:
-            raise ValueError(f"unknown cookie attribute {key!r}")
+            raise ValueError(f"cookie {name}: unknown attribute {key!r}")
     return "; ".join(parts)
 
 
@@ -198,10 +297,11 @@ class ApiResponse:
 
     # -- status and headers -------------------------------------------------------
     def status(self, code: int) -> ApiResponse:
-        """Set the status code; returns ``res`` so calls chain."""
-        if not isinstance(code, int) or not 100 <= code <= 999:
-            raise ValueError(f"status must be an integer HTTP status, not {code!r}")
-        self.status_code = code
+        """Set the status code; returns ``res`` so calls chain.
+
+        Raises ValueError for a status other than 200 to 599 (see ``check_status``).
+        """
+        self.status_code = check_status(code)
         self.used = True
         return self
 

@@ -29,7 +29,7 @@ from pydantic_core import PydanticUndefined
 
 from nbroutes.core.requests import Request
 from nbroutes.core.responses import ApiResponse
-from nbroutes.errors import BodyError, RequestValidationError, SignatureError
+from nbroutes.errors import BodyError, RequestValidationError, SignatureError, plain_json
 
 __all__ = [
     "Body",
@@ -41,6 +41,7 @@ __all__ = [
     "RequestValidationError",
     "Signature",
     "bind",
+    "validation_errors",
 ]
 
 LOCATIONS = ("path", "query", "header", "cookie")
@@ -165,12 +166,12 @@ class Signature:
             try:
                 values.update(model.model_validate(raw).__dict__)
             except ValidationError as exc:
-                errors.extend(_errors(exc, (location,)))
+                errors.extend(validation_errors(exc, (location,)))
         if self.body is not None:
             try:
                 values[self.body.name] = self._body(req)
             except ValidationError as exc:
-                errors.extend(_errors(exc, ("body",)))
+                errors.extend(validation_errors(exc, ("body",)))
             except RequestValidationError as exc:
                 errors.extend(exc.errors)
         if errors:
@@ -238,9 +239,13 @@ def _gather(location: str, params: list[Parameter], req: Request) -> dict[str, A
     return raw
 
 
-def _errors(exc: ValidationError, prefix: tuple[str, ...]) -> list[dict[str, Any]]:
-    # Through JSON, so ctx values such as exceptions come out as plain strings.
-    errors = json.loads(exc.json(include_url=False))
+def validation_errors(exc: ValidationError, prefix: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """pydantic's errors as plain JSON values, with ``prefix`` (the location) in front of each ``loc``."""
+    try:
+        # Through JSON, so ctx values such as exceptions come out as plain strings; an input of NaN as null.
+        errors = json.loads(exc.json(include_url=False), parse_constant=lambda _: None)
+    except ValueError:  # pydantic cannot encode a lone surrogate in an input or a message; plain_json can
+        errors = plain_json(exc.errors(include_url=False))
     for error in errors:
         error["loc"] = [*prefix, *error["loc"]]
     return errors  # type: ignore[no-any-return]

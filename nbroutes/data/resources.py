@@ -17,7 +17,14 @@ annotations (a body typed by the model, query parameters, the row model as retur
 type), so the OpenAPI document describes the resource like any typed route.
 
 An id that does not parse as the primary key's type (``/api/todos/abc`` for an
-integer key) is a 422, as for any typed path parameter.
+integer key) is a 422, as for any typed path parameter. SQLite's integers are signed
+64-bit: an integer id outside that range is a 404 (no row can have it), an integer
+filter or body field outside it a 422.
+
+The ``Link`` header repeats the filters and sort of the request in each of its four
+URLs; when they are longer than ``LINK_QUERY_LIMIT`` (1 KB) it is left out, so a
+request cannot make a header several times its own size. ``X-Total-Count`` is always
+sent, and a client that wrote such a query can write the next page's too.
 """
 
 from __future__ import annotations
@@ -47,11 +54,11 @@ from nbroutes.core.paths import compile_pattern
 from nbroutes.core.requests import Request
 from nbroutes.core.responses import ApiResponse
 from nbroutes.core.routing import Route
-from nbroutes.core.validation import Query
+from nbroutes.core.validation import Query, validation_errors
 from nbroutes.data import sqlite as data
 from nbroutes.errors import CrudError, HTTPException, PatternError, RequestValidationError
 
-__all__ = ["crud", "CrudError"]
+__all__ = ["crud", "CrudError", "LINK_QUERY_LIMIT"]
 
 #: The query keys that page and sort; every other key filters a column.
 PAGE, SIZE, SORT = "_page", "_size", "_sort"
@@ -59,6 +66,10 @@ _PARAM = {"page_": PAGE, "size_": SIZE, "sort_": SORT}  # Python names (pydantic
 _RESERVED = {"req", "res", "body", *_PARAM}
 _SCALARS = (bool, int, float, str, bytes, datetime.datetime, datetime.date, datetime.time, decimal.Decimal, uuid.UUID)
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
+#: The longest filter-and-sort query the ``Link`` header repeats; past it the header is left out.
+LINK_QUERY_LIMIT = 1024
+#: The integers SQLite stores (signed 64-bit); the sqlite3 module raises OverflowError for any other.
+SQLITE_INT_MIN, SQLITE_INT_MAX = -(2**63), 2**63 - 1
 
 
 def crud(
@@ -234,10 +245,25 @@ def _to_sql(value: Any) -> Any:
 
 def _body_errors(exc: ValidationError) -> list[dict[str, Any]]:
     """pydantic's errors with ``body`` in front of each ``loc``, as nbroutes' own 422s have them."""
-    errors: list[dict[str, Any]] = json.loads(exc.json(include_url=False))
-    for error in errors:
-        error["loc"] = ["body", *error["loc"]]
-    return errors
+    return validation_errors(exc, ("body",))
+
+
+def _fits(value: Any) -> bool:
+    """False for an integer SQLite cannot store."""
+    return not isinstance(value, int) or SQLITE_INT_MIN <= value <= SQLITE_INT_MAX
+
+
+def _out_of_range(loc: list[str], value: int) -> RequestValidationError:
+    return RequestValidationError(
+        [
+            {
+                "type": "int_range",
+                "loc": loc,
+                "msg": f"Input should be an integer from {SQLITE_INT_MIN} to {SQLITE_INT_MAX}, the range SQLite stores",
+                "input": value,
+            }
+        ]
+    )
 
 
 class _Endpoint(Endpoint):
@@ -332,6 +358,11 @@ class _Resource:
     def _missing(self, key: Any) -> HTTPException:
         return HTTPException(404, f"no row in {self.table.name} with {self.pk} {key!r}")
 
+    def _check_key(self, key: Any) -> None:
+        """Raises HTTPException (404) for an integer key no SQLite row can have (sqlite3 would raise OverflowError)."""
+        if not _fits(key):
+            raise self._missing(key)
+
     def _write(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         """Run one write statement and commit it.
 
@@ -354,9 +385,16 @@ class _Resource:
             raise
 
     def _record(self, instance: BaseModel) -> dict[str, Any]:
-        """The columns to write for a validated model instance (without the key)."""
+        """The columns to write for a validated model instance (without the key).
+
+        Raises RequestValidationError (422) for an integer SQLite cannot store.
+        """
         values = instance.model_dump()
-        return {name: _to_sql(values[name]) for name in self.columns if name != self.pk and name in values}
+        record = {name: _to_sql(values[name]) for name in self.columns if name != self.pk and name in values}
+        for name, value in record.items():
+            if not _fits(value):
+                raise _out_of_range(["body", name], value)
+        return record
 
     def _update(self, key: Any, record: dict[str, Any]) -> dict[str, Any]:
         if not record:
@@ -389,7 +427,9 @@ class _Resource:
                 rows = [self._row(r) for r in execute(sql, [*params, size, offset])]
         last = max(1, -(-total // size))
         res.set_header("X-Total-Count", total)
-        res.set_header("Link", self._links(req, page, size, last))
+        links = self._links(req, page, size, last)
+        if links is not None:
+            res.set_header("Link", links)
         res.set_header("Access-Control-Expose-Headers", "X-Total-Count, Link")  # readable by a page on another origin
         return rows
 
@@ -413,10 +453,12 @@ class _Resource:
                 try:
                     value = self.adapters[name].validate_python(raw)
                 except ValidationError as exc:
-                    errors = json.loads(exc.json(include_url=False))
-                    raise RequestValidationError([{**e, "loc": ["query", name, *e["loc"]]} for e in errors]) from None
+                    raise RequestValidationError(validation_errors(exc, ("query", name))) from None
+            value = _to_sql(value)
+            if not _fits(value):
+                raise _out_of_range(["query", name], value)
             terms.append(f"{quote_identifier(name)} = ?")
-            params.append(_to_sql(value))
+            params.append(value)
         return (" WHERE " + " AND ".join(terms) if terms else ""), params
 
     def _order(self, sort: str | None) -> str:
@@ -436,12 +478,20 @@ class _Resource:
             terms.append(f"{quote_identifier(self.pk)} ASC")  # a total order, so pages neither repeat nor skip
         return ", ".join(terms)
 
-    def _links(self, req: Request, page: int, size: int, last: int) -> str:
-        """The RFC 8288 ``Link`` header: first, prev, next and last, keeping the filters and sort."""
-        kept = [(k, v) for k, v in parse_qsl(req.query_string, keep_blank_values=True) if k not in (PAGE, SIZE)]
+    def _links(self, req: Request, page: int, size: int, last: int) -> str | None:
+        """The RFC 8288 ``Link`` header: first, prev, next and last, keeping the filters and sort.
+
+        None when the filters and sort are longer than ``LINK_QUERY_LIMIT``: four copies of
+        a long query would make a header several times the request's size.
+        """
+        pairs = parse_qsl(req.query_string, keep_blank_values=True)
+        kept = urlencode([(k, v) for k, v in pairs if k not in (PAGE, SIZE)])
+        if len(kept) > LINK_QUERY_LIMIT:
+            return None
+        prefix = f"{req.path}?{kept}&" if kept else f"{req.path}?"
 
         def url(n: int) -> str:
-            return f"{req.path}?{urlencode([*kept, (PAGE, n), (SIZE, size)])}"
+            return prefix + urlencode([(PAGE, n), (SIZE, size)])
 
         rels = [("first", 1)]
         if page > 1:
@@ -457,6 +507,8 @@ class _Resource:
         given = getattr(body, self.pk) if self.pk in self.model.model_fields else None
         if given is not None:
             record = {self.pk: _to_sql(given), **record}
+            if not _fits(record[self.pk]):
+                raise _out_of_range(["body", self.pk], record[self.pk])
         names = ", ".join(quote_identifier(name) for name in record)
         marks = ", ".join("?" for _ in record)
         values = f"({names}) VALUES ({marks})" if record else "DEFAULT VALUES"
@@ -470,16 +522,19 @@ class _Resource:
 
     def read(self, key: Any) -> Any:
         """The row with this key."""
+        self._check_key(key)
         with data.lock(self.table.db):
             return self._fetch(key)
 
     def replace(self, key: Any, body: BaseModel) -> Any:
         """Replace the row's fields with the body's."""
+        self._check_key(key)
         with data.lock(self.table.db):
             return self._update(key, self._record(body))
 
     def patch(self, key: Any, body: BaseModel) -> Any:
         """Merge the body's fields into the row; the merged row must validate."""
+        self._check_key(key)
         with data.lock(self.table.db):
             current = self.row_model.model_validate(self._fetch(key))
             own_key = None if self.pk in self.model.model_fields else {self.pk}  # the model may forbid extras
@@ -492,6 +547,7 @@ class _Resource:
 
     def delete(self, key: Any) -> None:
         """Delete the row; 204."""
+        self._check_key(key)
         with data.lock(self.table.db):
             if not self._write(f"DELETE FROM {self.quoted_table} WHERE {self.where_pk} RETURNING 1", [key]):
                 raise self._missing(key)

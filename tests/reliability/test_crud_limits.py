@@ -1,0 +1,128 @@
+"""crud() at the edges: integers SQLite cannot hold are a 404 or a 422, and the Link header stays small."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+from sqlite_utils import Database
+
+from nbroutes import App
+from nbroutes.data import sqlite as data
+from nbroutes.data.resources import LINK_QUERY_LIMIT, crud
+from nbroutes.testing import TestClient
+
+BIG = [2**63, 2**64, 10**30, -(2**63) - 1]
+EDGES = [2**63 - 1, -(2**63)]  # SQLite's own integers: in range, merely absent
+
+
+class Todo(BaseModel):
+    title: str
+    done: bool = False
+    count: int = 0
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    yield data.db(tmp_path / "todo.db")
+    data.close_all()
+
+
+@pytest.fixture
+def app(db: Database) -> App:
+    app = App()
+    crud(app, "/api/todos", db["todos"], Todo)
+    return app
+
+
+@pytest.fixture
+def client(app: App) -> Iterator[TestClient]:
+    with TestClient(app) as client:
+        assert client.post("/api/todos", json={"title": "first"}).status_code == 201
+        yield client
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("key", BIG + EDGES)
+def test_an_id_no_sqlite_integer_can_be_is_not_found(client, method, key):
+    body = {"json": {"title": "x"}} if method in ("PUT", "PATCH") else {}
+    response = client.request(method, f"/api/todos/{key}", **body)
+    assert response.status_code == 404
+    assert response.json()["error"] == f"no row in todos with id {key}"
+    assert client.get("/api/todos/1").status_code == 200
+
+
+@pytest.mark.parametrize("column", ["id", "count"])
+@pytest.mark.parametrize("value", BIG)
+def test_a_filter_no_sqlite_integer_can_be_is_a_422(client, column, value):
+    response = client.get(f"/api/todos?{column}={value}")
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["query", column]
+    assert "-9223372036854775808" in error["msg"] and "9223372036854775807" in error["msg"]
+
+
+@pytest.mark.parametrize("value", EDGES)
+def test_a_filter_at_the_edge_of_sqlite_integers_finds_nothing(client, value):
+    response = client.get(f"/api/todos?count={value}")
+    assert (response.status_code, response.json()) == (200, [])
+
+
+@pytest.mark.parametrize("method, url", [("POST", "/api/todos"), ("PUT", "/api/todos/1"), ("PATCH", "/api/todos/1")])
+@pytest.mark.parametrize("value", BIG)
+def test_a_body_integer_no_sqlite_integer_can_be_is_a_422(client, method, url, value):
+    response = client.request(method, url, json={"title": "big", "count": value})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "count"]
+    assert client.get("/api/todos/1").json()["title"] == "first"  # nothing was written
+
+
+def test_a_page_past_sqlite_integers_is_empty(client):
+    response = client.get(f"/api/todos?_page={2**63}")
+    assert (response.status_code, response.json()) == (200, [])
+
+
+def test_the_link_header_keeps_a_short_filter(client):
+    response = client.get("/api/todos?title=first&_size=1")
+    assert response.json()[0]["title"] == "first"
+    assert "title=first" in response.headers["link"]
+
+
+def test_a_long_filter_is_answered_without_a_link_header(client):
+    response = client.get("/api/todos?title=" + "x" * 50_000)
+    assert (response.status_code, response.json()) == (200, [])
+    assert response.headers["x-total-count"] == "0"
+    assert "link" not in response.headers
+    assert all(len(name) + len(value) < 1024 for name, value in response.response.headers)
+
+
+def test_the_link_header_stays_within_the_limit(client):
+    fits = "x" * (LINK_QUERY_LIMIT - len("title=") - 10)
+    response = client.get(f"/api/todos?title={fits}")
+    link = response.headers["link"]
+    assert fits in link
+    assert len(link) < 4 * (LINK_QUERY_LIMIT + 100)
+
+
+# -- over a real socket --------------------------------------------------------------------------------
+
+
+def test_over_a_socket_big_integers_and_long_filters_are_answered(app, serve):
+    fetch = serve(app)
+    assert fetch("POST", "/api/todos", b'{"title": "first"}', {"Content-Type": "application/json"})[0] == 201
+    assert fetch("GET", "/api/todos/9223372036854775808")[0] == 404
+    assert fetch("GET", "/api/todos?count=9223372036854775808")[0] == 422
+    status, _, _ = fetch("POST", "/api/todos", b'{"title": "x", "count": 1e999}', {"Content-Type": "application/json"})
+    assert status == 422
+    status, _, _ = fetch(
+        "POST", "/api/todos", b'{"title": "x", "count": 9223372036854775808}', {"Content-Type": "application/json"}
+    )
+    assert status == 422
+    status, headers, _ = fetch("GET", "/api/todos?title=" + "x" * 50_000)
+    assert status == 200
+    assert headers["Link"] is None and headers["X-Total-Count"] == "0"
+    status, _, body = fetch("GET", "/api/todos/1")
+    assert status == 200

@@ -17,7 +17,7 @@ from nbroutes.core.handlers import Endpoint
 from nbroutes.core.middlewares import Middleware, MiddlewareStack
 from nbroutes.core.openapi import INTERNAL_PREFIX, serve_internal
 from nbroutes.core.output import Console, current_console
-from nbroutes.core.paths import MalformedPathError, PatternError, compile_pattern
+from nbroutes.core.paths import MalformedPathError, PatternError, collapse_slashes, compile_pattern
 from nbroutes.core.requests import Request, format_size, parse_size
 from nbroutes.core.responses import TEXT_TYPE, ApiResponse, Response, to_response
 from nbroutes.core.routing import DEFAULT_BODY_LIMIT, DEFAULT_RESPONSE_LIMIT, Route, Router
@@ -127,6 +127,8 @@ class App:
 
         None means the route reads no body and sets no limit.
         """
+        if not path.startswith("/"):
+            return 0  # answered 400 without reading a body, whatever it was
         try:
             found = self.router.match(path)
         except MalformedPathError:
@@ -136,14 +138,20 @@ class App:
     # -- answering ---------------------------------------------------------------
     async def dispatch(self, request: Request) -> Response:
         """Answer ``request``: middleware, routing, the handler, then HTTP's rules for the response."""
+        if not request.path.startswith("/"):
+            # Asterisk-form ("*"), absolute-form ("http://host/path") or a bare "api/x": answered here, before
+            # middleware, since none of them is a path that a matcher and the router would read alike.
+            return _finish(request, _not_origin_form(request), None)
         if self.middleware:
-            chain = self.middleware.for_path(request.path)
-            if chain:
-                response = await self._through(chain, 0, request)
-                return _finish(request, response, request.route)
+            response = await self._through(tuple(self.middleware), 0, request)
+            return _finish(request, response, request.route)
         return _finish(request, await self._route(request), request.route)
 
-    async def _through(self, chain: list[Middleware], index: int, request: Request) -> Response:
+    async def _through(self, chain: tuple[Middleware, ...], index: int, request: Request) -> Response:
+        # Each middleware is matched when its turn comes, against the path routing will match then:
+        # one before it may have rewritten req.path.
+        while index < len(chain) and not chain[index].applies_to(request):
+            index += 1
         if index == len(chain):
             return await self._route(request)
         middleware = chain[index]
@@ -159,12 +167,13 @@ class App:
         path = request.path
         if path.startswith(INTERNAL_PREFIX):
             return serve_internal(self, request)
-        if len(path) > 1 and path.endswith("/"):
-            return _redirect_without_slash(request)
         try:
-            found = self.router.match(path)
+            canonical = request.route_path  # the spelling every middleware matcher saw
         except MalformedPathError as exc:
             return _error(400, "Bad Request", f"Malformed URL: {exc}")
+        if (len(canonical) > 1 and canonical.endswith("/")) or "//" in canonical:
+            return _redirect_without_slash(request)
+        found = self.router.match(canonical)
         if found is None:
             return _error(404, "Not Found", f"No route matches {path}")
         route, params = found
@@ -289,10 +298,20 @@ def _error(status: int, error: str, detail: str) -> Response:
     return Response.json({"error": error, "detail": detail}, status)
 
 
+def _not_origin_form(request: Request) -> Response:
+    return _error(
+        400,
+        "Bad Request",
+        f"the request target {request.url!r} must start with '/': send the path alone, "
+        "as in GET /api/hello HTTP/1.1, with the host in the Host header",
+    )
+
+
 def _redirect_without_slash(request: Request) -> Response:
-    # Collapse leading slashes and backslashes too: browsers read "//evil.example" and
-    # "/\\evil.example" as another site, and the redirect must stay on this one.
-    target = "/" + request.path.rstrip("/").lstrip("/\\")
+    # Repeated slashes go too, as in Next.js: one spelling per resource. Leading backslashes as
+    # well: browsers read "//evil.example" and "/\\evil.example" as another site, and the redirect
+    # must stay on this one.
+    target = collapse_slashes(request.path)
     if request.query_string:
         target += "?" + request.query_string
     return Response(b"", 308, [("Location", target)])

@@ -21,6 +21,7 @@ from typing import Any, TypeAlias
 from urllib.parse import quote
 
 from nbroutes.core.app import App
+from nbroutes.core.paths import collapse_slashes
 from nbroutes.core.requests import Request
 from nbroutes.core.responses import Response
 
@@ -214,7 +215,7 @@ def _start_message(request: Request, response: Response, root_path: str) -> Mess
 
 def _without_slash(request: Request) -> str:
     """The Location of the core's trailing-slash redirect for ``request`` (as ``app._redirect_without_slash``)."""
-    target = "/" + request.path.rstrip("/").lstrip("/\\")
+    target = collapse_slashes(request.path)
     return f"{target}?{request.query_string}" if request.query_string else target
 
 

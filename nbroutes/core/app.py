@@ -21,7 +21,7 @@ from nbroutes.core.paths import MalformedPathError, PatternError, collapse_slash
 from nbroutes.core.requests import Request, format_size, parse_size
 from nbroutes.core.responses import TEXT_TYPE, ApiResponse, Response, to_response
 from nbroutes.core.routing import DEFAULT_BODY_LIMIT, DEFAULT_RESPONSE_LIMIT, Route, Router
-from nbroutes.core.streaming import ChunkQueue
+from nbroutes.core.streaming import ChunkQueue, cancels_this_task
 from nbroutes.core.validation import RequestValidationError
 from nbroutes.errors import BodyError, HTTPException
 
@@ -158,7 +158,9 @@ class App:
         token = current_console.set(middleware.console)
         try:
             return await middleware.run(request, lambda req: self._through(chain, index + 1, req))
-        except Exception as exc:  # noqa: BLE001 - a middleware's crash must not take the server down
+        except BaseException as exc:  # noqa: BLE001 - not even sys.exit() in a middleware takes the server down
+            if cancels_this_task(exc):
+                raise  # the client left or the server is stopping: this request must stop
             return self._answer(exc, middleware.console, request)
         finally:
             current_console.reset(token)
@@ -212,12 +214,16 @@ class App:
             if endpoint.signature is not None and endpoint.signature.returns is not None:
                 value = _filter_output(endpoint, value)
             return to_response(value, res)
-        except Exception as exc:  # noqa: BLE001 - a handler's crash must not take the server down
-            return self._answer(exc, route.console, request)
+        except BaseException as exc:  # noqa: BLE001 - not even sys.exit() in a handler takes the server down
+            # sys.exit(), KeyboardInterrupt, GeneratorExit or a CancelledError of the handler's own are
+            # this request's 500: in a kernel, letting them through would end the kernel and its state.
+            if cancels_this_task(exc):
+                raise  # the client left or the server is stopping: this request must stop
+            return self._answer(_HandlerExit.unwrap(exc), route.console, request)
         finally:
             current_console.reset(token)
 
-    def _answer(self, exc: Exception, console: Console, request: Request) -> Response:
+    def _answer(self, exc: BaseException, console: Console, request: Request) -> Response:
         """The response for an exception out of a handler or middleware."""
         if isinstance(exc, BodyError):
             return Response.text(exc.detail, exc.status_code, exc.headers)  # plain text, as Next.js
@@ -227,7 +233,7 @@ class App:
             return Response.json({"error": exc.detail}, exc.status_code, exc.headers)
         return self._crash(console, request, exc)
 
-    def _crash(self, console: Console, request: Request, exc: Exception) -> Response:
+    def _crash(self, console: Console, request: Request, exc: BaseException) -> Response:
         detail = f"{type(exc).__name__}: {exc}"
         console.error(f"{request.method} {request.url} raised {detail}", exc)
         body: dict[str, str] = {"error": "Internal Server Error"}
@@ -236,6 +242,30 @@ class App:
         response = Response.json(body, 500)
         response.exception = exc
         return response
+
+
+class _HandlerExit(Exception):
+    """A handler's SystemExit or KeyboardInterrupt, carried out of its task as an ordinary exception.
+
+    asyncio re-raises those two out of ``run_forever`` from whatever task raised them, which stops the
+    event loop: the server's, or the kernel's.
+    """
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(f"{type(original).__name__}: {original}")
+        self.original = original
+
+    @staticmethod
+    def unwrap(exc: BaseException) -> BaseException:
+        return exc.original if isinstance(exc, _HandlerExit) else exc
+
+
+async def _carried(awaitable: Any) -> Any:
+    """Await a handler, turning its SystemExit or KeyboardInterrupt into a _HandlerExit (see there)."""
+    try:
+        return await awaitable
+    except (SystemExit, KeyboardInterrupt) as exc:
+        raise _HandlerExit(exc) from None
 
 
 class _Streaming:
@@ -249,13 +279,13 @@ async def _until_result_or_first_write(awaitable: Any, res: ApiResponse, console
     """Await an async handler, unless it starts writing chunks first: then answer with a stream at once."""
     chunks = ChunkQueue()
     res._queue = chunks
-    task = asyncio.ensure_future(awaitable)
+    task = asyncio.ensure_future(_carried(awaitable))
 
     def done(task: asyncio.Future[Any]) -> None:
         if not chunks.started.done():
             return
         if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
+            exc = _HandlerExit.unwrap(task.exception())  # type: ignore[arg-type]
             console.error(f"a streaming handler raised {type(exc).__name__}: {exc}", exc)  # type: ignore[arg-type]
         if not res.finished:
             chunks.put(None)  # returned without res.end(): the stream ends with the handler

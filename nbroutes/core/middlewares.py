@@ -3,7 +3,7 @@
 A middleware is ``middleware(req, call_next)``, sync or async. It may return a
 response to short-circuit, or ``await call_next(req)`` and change the response
 on the way back; returning None continues to the route. Matchers use Next.js
-middleware syntax::
+middleware syntax, over the path as routing reads it (``Request.route_path``)::
 
     >>> compile_matcher("/api/admin/:path*").match("/api/admin/users/1") is not None
     True
@@ -38,7 +38,7 @@ _TOKEN = re.compile(r"(/?):([A-Za-z_][A-Za-z0-9_]*)([*+?]?)|\(([^()]*)\)|(/(?!:)
 
 
 def compile_matcher(matcher: str) -> re.Pattern[str]:
-    """Compile a Next.js matcher (``/about/:path*``, ``/api/:id``, ``/(.*)``) to a regex over the path.
+    """Compile a Next.js matcher (``/about/:path*``, ``/api/:id``, ``/(.*)``) to a regex over ``Request.route_path``.
 
     ``:p`` is one segment, ``:p*`` zero or more, ``:p+`` one or more, ``:p?``
     optional; ``(regex)`` is a raw group.

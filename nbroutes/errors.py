@@ -25,6 +25,7 @@ __all__ = [
     "MatcherError",
     "SignatureError",
     "ResponseSentError",
+    "StreamError",
     "CellError",
     "CrudError",
     "DatabasePathError",
@@ -103,7 +104,7 @@ class PatternError(NbroutesError, ValueError):
 
 
 class MalformedPathError(NbroutesError, ValueError):
-    """A request path with a bad percent-escape or invalid UTF-8 (``core.paths``)."""
+    """A request path that names no resource: a bad percent-escape, invalid UTF-8, or a '.' or '..' segment."""
 
 
 class RouteConflictError(NbroutesError, ValueError):
@@ -120,6 +121,14 @@ class SignatureError(NbroutesError, TypeError):
 
 class ResponseSentError(NbroutesError, RuntimeError):
     """The handler wrote to ``res`` after the response was already sent (``core.responses``)."""
+
+
+class StreamError(NbroutesError, RuntimeError):
+    """A stream's generator raised a BaseException (sys.exit(), KeyboardInterrupt, ...) after its response began.
+
+    It is raised in place of that exception, its ``__cause__``, so the server cuts this response and
+    goes on rather than stopping with it.
+    """
 
 
 # -- the notebook, data and servers ------------------------------------------------------

@@ -28,6 +28,7 @@ def test_every_exception_derives_from_nbroutes_error(cls: type) -> None:
         (errors.MatcherError, ValueError),
         (errors.SignatureError, TypeError),
         (errors.ResponseSentError, RuntimeError),
+        (errors.StreamError, RuntimeError),
         (errors.CellError, ValueError),
         (errors.CrudError, ValueError),
         (errors.DatabasePathError, FileNotFoundError),

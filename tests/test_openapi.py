@@ -196,20 +196,20 @@ def test_docs_page_and_asset():
 
 
 @pytest.mark.parametrize(
-    "url",
+    ("url", "status"),
     [
-        "/_nbroutes/docs/../../etc/passwd",
-        "/_nbroutes/docs/..%2F..%2Fetc%2Fpasswd",
-        "/_nbroutes/docs/%2e%2e/%2e%2e/etc/passwd",
-        "/_nbroutes/docs/.hidden",
-        "/_nbroutes/docs/no-such-file.js",
-        "/_nbroutes/nothing",
+        ("/_nbroutes/docs/../../etc/passwd", 400),  # '..' segments are refused before routing
+        ("/_nbroutes/docs/..%2F..%2Fetc%2Fpasswd", 404),  # one segment, no such asset
+        ("/_nbroutes/docs/%2e%2e/%2e%2e/etc/passwd", 400),
+        ("/_nbroutes/docs/.hidden", 404),
+        ("/_nbroutes/docs/no-such-file.js", 404),
+        ("/_nbroutes/nothing", 404),
     ],
 )
-def test_bad_internal_names_are_404(url):
+def test_bad_internal_names_never_reach_a_file(url, status):
     with TestClient(make_app()) as client:
         r = client.get(url)
-    assert r.status_code == 404
+    assert r.status_code == status
     assert b"root:" not in r.content
 
 

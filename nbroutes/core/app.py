@@ -17,11 +17,11 @@ from nbroutes.core.handlers import Endpoint
 from nbroutes.core.middlewares import Middleware, MiddlewareStack
 from nbroutes.core.openapi import INTERNAL_OWNER, INTERNAL_PREFIX, DocumentCache, build_openapi, internal_routes
 from nbroutes.core.output import Console, current_console
-from nbroutes.core.paths import compile_pattern
+from nbroutes.core.paths import collapse_slashes, compile_pattern
 from nbroutes.core.requests import Request, format_size, parse_size
 from nbroutes.core.responses import TEXT_TYPE, ApiResponse, Response, to_response
 from nbroutes.core.routing import DEFAULT_BODY_LIMIT, DEFAULT_RESPONSE_LIMIT, Route, Router
-from nbroutes.core.streaming import ChunkQueue
+from nbroutes.core.streaming import ChunkQueue, cancels_this_task
 from nbroutes.errors import BodyError, HTTPException, MalformedPathError, PatternError, RequestValidationError
 
 __all__ = ["App"]
@@ -160,6 +160,8 @@ class App:
 
         None means the route reads no body and sets no limit.
         """
+        if not path.startswith("/"):
+            return 0  # answered 400 without reading a body, whatever it was
         try:
             found = self.router.match(path)
         except MalformedPathError:
@@ -169,33 +171,42 @@ class App:
     # -- answering ---------------------------------------------------------------
     async def dispatch(self, request: Request) -> Response:
         """Answer ``request``: middleware, routing, the handler, then HTTP's rules for the response."""
+        if not request.path.startswith("/"):
+            # Asterisk-form ("*"), absolute-form ("http://host/path") or a bare "api/x": answered here, before
+            # middleware, since none of them is a path that a matcher and the router would read alike.
+            return _finish(request, _not_origin_form(request), None)
         if self.middleware:
-            chain = self.middleware.for_path(request.path)
-            if chain:
-                response = await self._through(chain, 0, request)
-                return _finish(request, response, request.route)
+            response = await self._through(tuple(self.middleware), 0, request)
+            return _finish(request, response, request.route)
         return _finish(request, await self._route(request), request.route)
 
-    async def _through(self, chain: list[Middleware], index: int, request: Request) -> Response:
+    async def _through(self, chain: tuple[Middleware, ...], index: int, request: Request) -> Response:
+        # Each middleware is matched when its turn comes, against the path routing will match then:
+        # one before it may have rewritten req.path.
+        while index < len(chain) and not chain[index].applies_to(request):
+            index += 1
         if index == len(chain):
             return await self._route(request)
         middleware = chain[index]
         token = current_console.set(middleware.console)
         try:
             return await middleware.run(request, lambda req: self._through(chain, index + 1, req))
-        except Exception as exc:  # noqa: BLE001 - a middleware's crash must not take the server down
+        except BaseException as exc:  # noqa: BLE001 - not even sys.exit() in a middleware takes the server down
+            if cancels_this_task(exc):
+                raise  # the client left or the server is stopping: this request must stop
             return self._answer(exc, middleware.console, request)
         finally:
             current_console.reset(token)
 
     async def _route(self, request: Request) -> Response:
         path = request.path
-        if len(path) > 1 and path.endswith("/"):
-            return _redirect_without_slash(request)
         try:
-            found = self.router.match(path)
+            canonical = request.route_path  # the spelling every middleware matcher saw
         except MalformedPathError as exc:
             return _error(400, "Bad Request", f"Malformed URL: {exc}")
+        if (len(canonical) > 1 and canonical.endswith("/")) or "//" in canonical:
+            return _redirect_without_slash(request)
+        found = self.router.match(canonical)
         if found is None:
             return _error(404, "Not Found", f"No route matches {path}")
         route, params = found
@@ -234,12 +245,16 @@ class App:
             if endpoint.signature is not None and endpoint.signature.returns is not None:
                 value = _filter_output(endpoint, value)
             return to_response(value, res)
-        except Exception as exc:  # noqa: BLE001 - a handler's crash must not take the server down
-            return self._answer(exc, route.console, request)
+        except BaseException as exc:  # noqa: BLE001 - not even sys.exit() in a handler takes the server down
+            # sys.exit(), KeyboardInterrupt, GeneratorExit or a CancelledError of the handler's own are
+            # this request's 500: in a kernel, letting them through would end the kernel and its state.
+            if cancels_this_task(exc):
+                raise  # the client left or the server is stopping: this request must stop
+            return self._answer(_HandlerExit.unwrap(exc), route.console, request)
         finally:
             current_console.reset(token)
 
-    def _answer(self, exc: Exception, console: Console, request: Request) -> Response:
+    def _answer(self, exc: BaseException, console: Console, request: Request) -> Response:
         """The response for an exception out of a handler or middleware."""
         try:
             if isinstance(exc, BodyError):
@@ -252,7 +267,7 @@ class App:
             return self._crash(console, request, bad.with_traceback(exc.__traceback__))
         return self._crash(console, request, exc)
 
-    def _crash(self, console: Console, request: Request, exc: Exception) -> Response:
+    def _crash(self, console: Console, request: Request, exc: BaseException) -> Response:
         detail = f"{type(exc).__name__}: {exc}"
         console.error(f"{request.method} {request.url} raised {detail}", exc)
         body: dict[str, str] = {"error": "Internal Server Error"}
@@ -261,6 +276,30 @@ class App:
         response = Response.json(body, 500)
         response.exception = exc
         return response
+
+
+class _HandlerExit(Exception):
+    """A handler's SystemExit or KeyboardInterrupt, carried out of its task as an ordinary exception.
+
+    asyncio re-raises those two out of ``run_forever`` from whatever task raised them, which stops the
+    event loop: the server's, or the kernel's.
+    """
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(f"{type(original).__name__}: {original}")
+        self.original = original
+
+    @staticmethod
+    def unwrap(exc: BaseException) -> BaseException:
+        return exc.original if isinstance(exc, _HandlerExit) else exc
+
+
+async def _carried(awaitable: Any) -> Any:
+    """Await a handler, turning its SystemExit or KeyboardInterrupt into a _HandlerExit (see there)."""
+    try:
+        return await awaitable
+    except (SystemExit, KeyboardInterrupt) as exc:
+        raise _HandlerExit(exc) from None
 
 
 class _Streaming:
@@ -274,13 +313,13 @@ async def _until_result_or_first_write(awaitable: Any, res: ApiResponse, console
     """Await an async handler, unless it starts writing chunks first: then answer with a stream at once."""
     chunks = ChunkQueue()
     res._queue = chunks
-    task = asyncio.ensure_future(awaitable)
+    task = asyncio.ensure_future(_carried(awaitable))
 
     def done(task: asyncio.Future[Any]) -> None:
         if not chunks.started.done():
             return
         if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
+            exc = _HandlerExit.unwrap(task.exception())  # type: ignore[arg-type]
             console.error(f"a streaming handler raised {type(exc).__name__}: {exc}", exc)  # type: ignore[arg-type]
         if not res.finished:
             chunks.put(None)  # returned without res.end(): the stream ends with the handler
@@ -323,10 +362,20 @@ def _error(status: int, error: str, detail: str) -> Response:
     return Response.json({"error": error, "detail": detail}, status)
 
 
+def _not_origin_form(request: Request) -> Response:
+    return _error(
+        400,
+        "Bad Request",
+        f"the request target {request.url!r} must start with '/': send the path alone, "
+        "as in GET /api/hello HTTP/1.1, with the host in the Host header",
+    )
+
+
 def _redirect_without_slash(request: Request) -> Response:
-    # Collapse leading slashes and backslashes too: browsers read "//evil.example" and
-    # "/\\evil.example" as another site, and the redirect must stay on this one.
-    target = "/" + request.path.rstrip("/").lstrip("/\\")
+    # Repeated slashes go too, as in Next.js: one spelling per resource. Leading backslashes as
+    # well: browsers read "//evil.example" and "/\\evil.example" as another site, and the redirect
+    # must stay on this one.
+    target = collapse_slashes(request.path)
     if request.query_string:
         target += "?" + request.query_string
     return Response(b"", 308, [("Location", target)])

@@ -3,7 +3,7 @@
 A middleware is ``middleware(req, call_next)``, sync or async. It may return a
 response to short-circuit, or ``await call_next(req)`` and change the response
 on the way back; returning None continues to the route. Matchers use Next.js
-middleware syntax::
+middleware syntax, over the path as routing reads it (``Request.route_path``)::
 
     >>> compile_matcher("/api/admin/:path*").match("/api/admin/users/1") is not None
     True
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nbroutes.core.output import Console
+from nbroutes.core.paths import MalformedPathError, canonical_path
 from nbroutes.core.requests import Request
 from nbroutes.core.responses import Response, to_response
 from nbroutes.errors import MatcherError
@@ -34,7 +35,7 @@ _TOKEN = re.compile(r"(/?):([A-Za-z_][A-Za-z0-9_]*)([*+?]?)|\(([^()]*)\)|(/(?!:)
 
 
 def compile_matcher(matcher: str) -> re.Pattern[str]:
-    """Compile a Next.js matcher (``/about/:path*``, ``/api/:id``, ``/(.*)``) to a regex over the path.
+    """Compile a Next.js matcher (``/about/:path*``, ``/api/:id``, ``/(.*)``) to a regex over ``Request.route_path``.
 
     ``:p`` is one segment, ``:p*`` zero or more, ``:p+`` one or more, ``:p?``
     optional; ``(regex)`` is a raw group.
@@ -96,7 +97,28 @@ class Middleware:
         return getattr(self.fn, "__name__", "middleware")
 
     def matches(self, path: str) -> bool:
-        return not self._compiled or any(p.match(path) for p in self._compiled)
+        """Whether it runs for ``path``, a raw request path, matched in its canonical spelling as routing reads it.
+
+        A path that cannot be decoded matches every matcher (fail closed): routing answers it with a 400,
+        unless middleware before this one rewrote it, and then this one must have had its say.
+        """
+        if not self._compiled:
+            return True
+        try:
+            canonical = canonical_path(path)
+        except MalformedPathError:
+            return True
+        return any(p.match(canonical) for p in self._compiled)
+
+    def applies_to(self, request: Request) -> bool:
+        """Whether it runs for ``request``: its matchers against ``request.route_path``, the path routing matches."""
+        if not self._compiled:
+            return True
+        try:
+            path = request.route_path
+        except MalformedPathError:
+            return True  # fail closed, as in matches()
+        return any(p.match(path) for p in self._compiled)
 
     async def run(self, request: Request, call_next: CallNext) -> Response:
         """Run it; None means "continue", and a call_next it started is awaited."""
@@ -177,6 +199,7 @@ class MiddlewareStack:
         return removed
 
     def for_path(self, path: str) -> list[Middleware]:
+        """The middleware that run for the raw request path ``path``, in order."""
         return [m for m in self._items if m.matches(path)]
 
 

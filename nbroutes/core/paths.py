@@ -29,6 +29,8 @@ __all__ = [
     "Pattern",
     "PatternError",
     "Segment",
+    "canonical_path",
+    "collapse_slashes",
     "compile_pattern",
     "example_path",
     "split_path",
@@ -136,6 +138,7 @@ def compile_pattern(text: str) -> Pattern:
 
 
 _ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_DOTS = frozenset({".", ".."})
 
 
 def split_path(path: str) -> list[str]:
@@ -143,13 +146,17 @@ def split_path(path: str) -> list[str]:
 
     Decoding after splitting keeps ``%2F`` inside one segment, as Next.js does.
 
-    Raises MalformedPathError if an escape is malformed or does not decode to UTF-8.
+    Raises MalformedPathError if an escape is malformed or does not decode to
+    UTF-8, or if a segment is '.' or '..' (plain or encoded): clients resolve
+    those before sending, so one here is probing for a path traversal.
     """
     body = path[1:] if path.startswith("/") else path
     if not body:
         return []
     parts = body.split("/")
     if "%" not in body:
+        if "." in body and not _DOTS.isdisjoint(parts):
+            raise MalformedPathError(_dots_message(path))
         return parts
     out = []
     for part in parts:
@@ -161,6 +168,8 @@ def split_path(path: str) -> list[str]:
             except UnicodeDecodeError:
                 raise MalformedPathError(f"{part!r} does not decode to UTF-8") from None
         out.append(part)
+    if not _DOTS.isdisjoint(out):
+        raise MalformedPathError(_dots_message(path))
     return out
 
 
@@ -169,3 +178,38 @@ def example_path(pattern: str) -> str:
     path = re.sub(r"/\[\[\.\.\.[^\]]+\]\]", "", pattern)
     path = re.sub(r"\[\.\.\.[^\]]+\]", "a/b", path)
     return re.sub(r"\[[^\]]+\]", "1", path) or "/"
+
+
+def _dots_message(path: str) -> str:
+    return f"{path!r} has a '.' or '..' segment: path segments '.' and '..' are not allowed, resolve them first"
+
+
+def canonical_path(path: str) -> str:
+    """The one spelling of ``path`` that routing and middleware matchers both see.
+
+    Each segment is percent-decoded, as routing decodes it, then only '%' and '/'
+    are escaped again, so an encoded slash stays inside its segment::
+
+        >>> canonical_path("/%61pi/files/a%2Fb%20c")
+        '/api/files/a%2Fb c'
+
+    ``split_path`` of the result gives the same segments as ``split_path`` of
+    ``path``, so a matcher can never see a different path from the router's.
+
+    Raises MalformedPathError as ``split_path`` does.
+    """
+    segments = split_path(path)
+    if "%" not in path:
+        return path if path.startswith("/") else "/" + path
+    return "/" + "/".join(s.replace("%", "%25").replace("/", "%2F") for s in segments)
+
+
+_SLASHES = re.compile(r"/{2,}")
+
+
+def collapse_slashes(path: str) -> str:
+    """``path`` without repeated or trailing slashes, the Location of the redirect that makes a path canonical.
+
+    Leading backslashes go too: a browser reads ``/\\host`` as another site, as it reads ``//host``.
+    """
+    return "/" + _SLASHES.sub("/", path.lstrip("/\\")).rstrip("/")

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from nbroutes.core.datastructures import Headers, UploadedFile
+from nbroutes.core.paths import canonical_path
 from nbroutes.errors import BodyError
 
 __all__ = ["Request", "parse_body", "parse_content_type", "parse_size", "format_size"]
@@ -55,6 +56,21 @@ class Request:
         self.state: dict[str, Any] = {}  # for middleware to pass data to handlers
         #: The route the request went to, once routed.
         self.route: Any = None
+        self._canonical: tuple[str, str] | None = None  # (path, its canonical spelling)
+
+    @property
+    def route_path(self) -> str:
+        """The path as routing and middleware matchers see it: each segment percent-decoded, ``%2F`` kept.
+
+        Worked out once per value of ``path`` (middleware may rewrite ``path``), so the
+        router and every matcher see one spelling and can never disagree.
+
+        Raises MalformedPathError (a 400) for a bad escape, invalid UTF-8 or a '.'/'..' segment.
+        """
+        cached = self._canonical
+        if cached is None or cached[0] is not self.path:
+            cached = self._canonical = (self.path, canonical_path(self.path))
+        return cached[1]
 
     @cached_property
     def query_params(self) -> dict[str, str | list[str]]:

@@ -14,8 +14,20 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from nbroutes.core.responses import TEXT_TYPE, Response, dumps
+from nbroutes.errors import StreamError
 
-__all__ = ["is_stream", "stream_response", "sse", "ChunkQueue"]
+__all__ = ["is_stream", "stream_response", "sse", "ChunkQueue", "StreamError", "cancels_this_task"]
+
+
+def cancels_this_task(exc: BaseException) -> bool:
+    """True for a CancelledError aimed at the task running now (its client left, the server is stopping).
+
+    A CancelledError that code raised by itself, with no one cancelling the task, is only an error.
+    """
+    if not isinstance(exc, asyncio.CancelledError):
+        return False
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def is_stream(value: Any) -> bool:
@@ -35,14 +47,30 @@ def chunk_bytes(chunk: Any) -> bytes:
 
 
 async def iterate(source: Iterator[Any] | AsyncIterator[Any], encode: Any = chunk_bytes) -> AsyncIterator[bytes]:
-    """Encode the items of a (sync or async) iterator, closing it however the stream ends."""
+    """Encode the items of a (sync or async) iterator, closing it however the stream ends.
+
+    Raises StreamError in place of a BaseException from the source (sys.exit() in a generator), which
+    would otherwise stop the server's event loop; a cancellation of the server's task goes through.
+    """
+    is_async = inspect.isasyncgen(source) or hasattr(source, "__anext__")
+    if not is_async:
+        source = iter(source)  # type: ignore[arg-type]
     try:
-        if inspect.isasyncgen(source) or hasattr(source, "__anext__"):
-            async for item in source:  # type: ignore[union-attr]
-                yield encode(item)
-        else:
-            for item in source:  # type: ignore[union-attr]
-                yield encode(item)
+        while True:
+            # Only what the source raises is caught: a GeneratorExit thrown in at our own yield is this
+            # stream being closed, and must go on.
+            try:
+                item = await source.__anext__() if is_async else next(source)  # type: ignore[union-attr,arg-type]
+            except (StopIteration, StopAsyncIteration):
+                return
+            except Exception:
+                raise
+            except BaseException as exc:
+                if cancels_this_task(exc):
+                    raise
+                raise StreamError(f"the stream raised {type(exc).__name__}: {exc}") from exc
+            yield encode(item)
+            if not is_async:
                 await asyncio.sleep(0)  # let the server flush, and notice a client that left
     finally:
         close = getattr(source, "aclose", None)

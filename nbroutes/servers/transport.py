@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from email.utils import formatdate
 
 from nbroutes.core.output import Console
+from nbroutes.core.paths import collapse_slashes
 from nbroutes.core.requests import Request
 from nbroutes.core.responses import Response
 from nbroutes.errors import HeaderError
@@ -231,7 +232,7 @@ def mounted_location(request: Request, response: Response, prefix: str) -> str |
         return None
     location = response.get_header("location")
     # The target as app._redirect_without_slash makes it; equal means this is that redirect.
-    target = "/" + request.path.rstrip("/").lstrip("/\\")
+    target = collapse_slashes(request.path)
     if request.query_string:
         target += "?" + request.query_string
     if location is None or location != target:

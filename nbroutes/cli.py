@@ -45,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=1, metavar="N", help="N processes sharing the port, each running the notebook"
     )
     serve.add_argument("--no-access-log", action="store_true", help="do not print a line per request")
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a name the server is reached by, besides localhost and IP addresses (repeatable; .example.com for "
+        "it and its subdomains; * for any); also $NBROUTES_ALLOWED_HOSTS",
+    )
 
     routes = commands.add_parser("routes", help="list the notebook's routes and the cells that make them")
     routes.add_argument("notebook", metavar="NOTEBOOK", help="the .ipynb file")
@@ -199,6 +207,7 @@ async def _serve_one(
     except NotebookError as exc:
         _report(exc)
         return 1
+    _configure(run.app, args)
     observer = None if args.no_access_log else _access_logger(out, prefix)
     server = Server(run.app, args.host, sock.getsockname()[1], observer=observer)
     server.start(sockets=[sock])
@@ -216,7 +225,7 @@ async def _serve_one(
                 loop.add_signal_handler(signum, stop.set)
             except (RuntimeError, ValueError):  # not the main thread: whoever runs us handles signals
                 pass
-    watcher = asyncio.ensure_future(_reload_on_save(path, server, stop, out)) if args.reload else None
+    watcher = asyncio.ensure_future(_reload_on_save(path, server, stop, out, args)) if args.reload else None
     try:
         await stop.wait()
     except asyncio.CancelledError:
@@ -233,7 +242,12 @@ async def _serve_one(
     return 0
 
 
-async def _reload_on_save(path: Path, server: Any, stop: asyncio.Event, out: TextIO) -> None:
+def _configure(app: Any, args: argparse.Namespace) -> None:
+    """What serving adds to the notebook's App: the names it is reached by."""
+    app.allow_hosts(*args.allowed_host)
+
+
+async def _reload_on_save(path: Path, server: Any, stop: asyncio.Event, out: TextIO, args: argparse.Namespace) -> None:
     """Re-run the notebook each time it is saved and swap the server's App; a failing run keeps the old one."""
     from watchfiles import awatch
 
@@ -254,6 +268,7 @@ async def _reload_on_save(path: Path, server: Any, stop: asyncio.Event, out: Tex
             _report(exc, out)
             print("nbroutes: the previous version keeps serving", file=out, flush=True)
             continue
+        _configure(run.app, args)
         server.swap_app(run.app)
         print(f"nbroutes: reloaded {path.name} ({_summary(run)})", file=out, flush=True)
 

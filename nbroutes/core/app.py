@@ -21,6 +21,7 @@ from nbroutes.core.paths import compile_pattern
 from nbroutes.core.requests import Request, format_size, parse_size
 from nbroutes.core.responses import TEXT_TYPE, ApiResponse, Response, to_response
 from nbroutes.core.routing import DEFAULT_BODY_LIMIT, DEFAULT_RESPONSE_LIMIT, Route, Router
+from nbroutes.core.security import HostPolicy, hosts_from_env
 from nbroutes.core.streaming import ChunkQueue
 from nbroutes.errors import BodyError, HTTPException, MalformedPathError, PatternError, RequestValidationError
 
@@ -37,12 +38,15 @@ class App:
 
     ``debug`` puts the exception's type and message in a 500's body (the
     traceback always goes to the route's console, never to the client).
+    ``allowed_hosts`` (and ``$NBROUTES_ALLOWED_HOSTS``) are the names the App
+    answers besides localhost and IP addresses (``nbroutes.core.security``).
     """
 
-    def __init__(self, *, debug: bool = True) -> None:
+    def __init__(self, *, debug: bool = True, allowed_hosts: Iterable[str] = ()) -> None:
         self.router = Router()
         self.middleware = MiddlewareStack()
         self.debug = debug
+        self.hosts = HostPolicy([*allowed_hosts, *hosts_from_env()])
 
     # -- building ----------------------------------------------------------------
     def route(
@@ -121,6 +125,10 @@ class App:
         self.middleware.set(middleware)
         return middleware
 
+    def allow_hosts(self, *hosts: str) -> None:
+        """Answer requests naming these hosts too: adapters pass the address they bind, the CLI its --allowed-host."""
+        self.hosts.allow(*hosts)
+
     def body_limit_for(self, path: str) -> int | None:
         """The body limit of the route that ``path`` goes to, for servers that read bodies.
 
@@ -135,12 +143,23 @@ class App:
     # -- answering ---------------------------------------------------------------
     async def dispatch(self, request: Request) -> Response:
         """Answer ``request``: middleware, routing, the handler, then HTTP's rules for the response."""
+        refusal = self.hosts.refusal(request, self._cors_allows)
+        if refusal is not None:  # another name for this server, or a page on another site writing
+            return _finish(request, refusal, None)
         if self.middleware:
             chain = self.middleware.for_path(request.path)
             if chain:
                 response = await self._through(chain, 0, request)
                 return _finish(request, response, request.route)
         return _finish(request, await self._route(request), request.route)
+
+    def _cors_allows(self, request: Request, origin: str) -> bool:
+        """Whether a ``cors(...)`` middleware that runs for the request's path allows ``origin``."""
+        for middleware in self.middleware.for_path(request.path):
+            allows = getattr(middleware.fn, "allows_origin", None)
+            if allows is not None and allows(origin):
+                return True
+        return False
 
     async def _through(self, chain: list[Middleware], index: int, request: Request) -> Response:
         if index == len(chain):

@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a name the server is reached by, besides localhost and IP addresses (repeatable; .example.com for "
         "it and its subdomains; * for any); also $NBROUTES_ALLOWED_HOSTS",
     )
+    serve.add_argument(
+        "--debug",
+        action="store_true",
+        help="put the exception's text in a 500's body (also NBROUTES_DEBUG=1); the traceback is printed either way",
+    )
 
     routes = commands.add_parser("routes", help="list the notebook's routes and the cells that make them")
     routes.add_argument("notebook", metavar="NOTEBOOK", help="the .ipynb file")
@@ -243,7 +248,10 @@ async def _serve_one(
 
 
 def _configure(app: Any, args: argparse.Namespace) -> None:
-    """What serving adds to the notebook's App: the names it is reached by."""
+    """What serving adds to the notebook's App: no exception text unless asked, the names it is reached by."""
+    from nbroutes.core.security import debug_from_env
+
+    app.debug = args.debug or debug_from_env()
     app.allow_hosts(*args.allowed_host)
 
 

@@ -37,12 +37,13 @@ class App:
     """Routes and the pipeline that answers requests with them.
 
     ``debug`` puts the exception's type and message in a 500's body (the
-    traceback always goes to the route's console, never to the client).
+    traceback always goes to the route's console, never to the client); the
+    kernel turns it on, ``nbroutes serve`` and the ASGI app leave it off.
     ``allowed_hosts`` (and ``$NBROUTES_ALLOWED_HOSTS``) are the names the App
     answers besides localhost and IP addresses (``nbroutes.core.security``).
     """
 
-    def __init__(self, *, debug: bool = True, allowed_hosts: Iterable[str] = ()) -> None:
+    def __init__(self, *, debug: bool = False, allowed_hosts: Iterable[str] = ()) -> None:
         self.router = Router()
         self.middleware = MiddlewareStack()
         self.debug = debug

@@ -28,10 +28,12 @@ from collections.abc import Callable, Iterable
 from nbroutes.core.requests import Request
 from nbroutes.core.responses import Response
 
-__all__ = ["HostPolicy", "ALLOWED_HOSTS_ENV", "hosts_from_env"]
+__all__ = ["HostPolicy", "ALLOWED_HOSTS_ENV", "DEBUG_ENV", "debug_from_env", "hosts_from_env"]
 
 #: The environment variable of names the server answers to besides localhost and IP addresses (comma-separated).
 ALLOWED_HOSTS_ENV = "NBROUTES_ALLOWED_HOSTS"
+#: The environment variable that puts exception text in 500 bodies for ``nbroutes serve`` and the ASGI app.
+DEBUG_ENV = "NBROUTES_DEBUG"
 #: Set by JupyterHub (and Binder) in the single-user server and its kernels: ``/user/<name>/``.
 _HUB_PREFIX_ENV = "JUPYTERHUB_SERVICE_PREFIX"
 #: Methods a browser sends cross-site without asking first (POST) or that no page should send cross-site.
@@ -48,6 +50,12 @@ def hosts_from_env(environ: dict[str, str] | None = None) -> list[str]:
     """The names in ``$NBROUTES_ALLOWED_HOSTS``, e.g. ``api.example.com, .example.org``."""
     env = os.environ if environ is None else environ
     return [name.strip() for name in env.get(ALLOWED_HOSTS_ENV, "").split(",") if name.strip()]
+
+
+def debug_from_env(environ: dict[str, str] | None = None) -> bool:
+    """Whether ``$NBROUTES_DEBUG`` asks for exception text in 500 bodies (1, true, yes, on)."""
+    env = os.environ if environ is None else environ
+    return env.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def host_name(host: str) -> str | None:

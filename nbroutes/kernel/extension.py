@@ -66,7 +66,7 @@ class KernelRoutes:
 
     def __init__(self, shell: Any) -> None:
         self.shell = shell
-        self.app = App()
+        self.app = App(debug=True)  # the person reading a 500 here is the one who wrote the route
         self.host = os.environ.get("NBROUTES_HOST", "127.0.0.1")
         self.port = _env_port()
         self.server: Server | None = None

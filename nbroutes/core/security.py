@@ -28,7 +28,15 @@ from collections.abc import Callable, Iterable
 from nbroutes.core.requests import Request
 from nbroutes.core.responses import Response
 
-__all__ = ["HostPolicy", "ALLOWED_HOSTS_ENV", "DEBUG_ENV", "debug_from_env", "hosts_from_env"]
+__all__ = [
+    "HostPolicy",
+    "ALLOWED_HOSTS_ENV",
+    "DEBUG_ENV",
+    "STATE_CHANGING",
+    "debug_from_env",
+    "host_name",
+    "hosts_from_env",
+]
 
 #: The environment variable of names the server answers to besides localhost and IP addresses (comma-separated).
 ALLOWED_HOSTS_ENV = "NBROUTES_ALLOWED_HOSTS"
@@ -106,7 +114,11 @@ class HostPolicy:
 
     def allow(self, *hosts: str) -> None:
         """Answer requests for these names too (an adapter's bound address; the user's deployed names)."""
-        given = self._given + [h.strip().lower().rstrip(".") for h in hosts if h.strip()]
+        given = list(self._given)
+        for host in hosts:
+            name = host.strip().lower().rstrip(".")
+            if name and name not in given:  # a server restarted on the same App names its host again
+                given.append(name)
         names = {h for h in given if not h.startswith(".") and h != "*"}
         names |= {h[1:-1] for h in names if h.startswith("[") and h.endswith("]")}  # "[::1]" as bound
         self._given = given
@@ -171,7 +183,7 @@ class HostPolicy:
         """jupyter-server-proxy keeps the browser's Host (the hub's name; JupyterHub authenticated the user) and
         names the path it forwarded from; under JupyterHub, the server is not on the browser's machine."""
         context = self._proxy_context
-        return context is not None and request.headers.get("x-forwarded-context", "").startswith(context)
+        return context is not None and (request.headers.get("x-forwarded-context") or "").startswith(context)
 
 
 def _same_origin(origin: str, host: str) -> bool:

@@ -8,14 +8,21 @@ when the server sends no lifespan events; the adapter itself is
 Run a notebook with several worker processes (each loads it once)::
 
     NBROUTES_NOTEBOOK=todo-api.ipynb uvicorn nbroutes.asgi:from_env --factory --workers 2
+
+A 500 carries no exception text unless ``NBROUTES_DEBUG=1``; its traceback goes to the
+``nbroutes.application`` logger, which prints to stderr when nothing else configured logging.
+Names the app is reached by, besides localhost and IP addresses, come from ``NBROUTES_ALLOWED_HOSTS``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from pathlib import Path
 
 from nbroutes.core.app import App
+from nbroutes.core.security import debug_from_env
 from nbroutes.servers.asgi import ASGIApp
 
 __all__ = ["ASGIApp", "app", "from_env", "NOTEBOOK_ENV"]
@@ -24,12 +31,20 @@ __all__ = ["ASGIApp", "app", "from_env", "NOTEBOOK_ENV"]
 NOTEBOOK_ENV = "NBROUTES_NOTEBOOK"
 
 
-def app(target: App | str | os.PathLike[str]) -> ASGIApp:
+def app(target: App | str | os.PathLike[str], *, debug: bool | None = None) -> ASGIApp:
     """The ASGI application serving ``target``: an ``nbroutes.App``, or the path of a notebook to run at startup.
+
+    ``debug`` puts exception text in 500 bodies; None leaves an App's own setting, and a notebook's off,
+    unless ``NBROUTES_DEBUG=1``.
 
     Raises TypeError for a target that is neither, ValueError for a path that is not an ``.ipynb``.
     """
+    _log_to_stderr()
+    if debug is None and debug_from_env():
+        debug = True
     if isinstance(target, App):
+        if debug is not None:
+            target.debug = debug
         return ASGIApp(target)
     if not isinstance(target, (str, os.PathLike)):
         raise TypeError(f"serve an nbroutes.App or a notebook path, not {type(target).__name__}")
@@ -44,7 +59,9 @@ def app(target: App | str | os.PathLike[str]) -> ASGIApp:
         # the server's loop is running (and the notebook's connections and tasks belong on it).
         from nbroutes.headless.runner import run_notebook_async
 
-        return (await run_notebook_async(path)).app
+        served = (await run_notebook_async(path)).app
+        served.debug = bool(debug)  # the kernel's App has it on: a deployed one tells clients nothing
+        return served
 
     return ASGIApp(load, source=path)
 
@@ -61,3 +78,26 @@ def from_env() -> ASGIApp:
             f"{NOTEBOOK_ENV}=todo-api.ipynb uvicorn nbroutes.asgi:from_env --factory"
         )
     return app(notebook)
+
+
+class _LastResortHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Prints nbroutes' warnings and errors (a handler's traceback) to stderr while no root handler would.
+
+    The package's NullHandler keeps Python's own last-resort output quiet, and uvicorn or gunicorn configure
+    their own loggers only, so without this a 500's traceback would be printed nowhere. Once the deployer
+    configures logging, their handlers take it and this one stays quiet.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not logging.getLogger().handlers:
+            self.stream = sys.stderr  # the one in place now, not at import (a test runner swaps it)
+            super().emit(record)
+
+
+def _log_to_stderr() -> None:
+    logger = logging.getLogger("nbroutes")
+    if not any(isinstance(handler, _LastResortHandler) for handler in logger.handlers):
+        handler = _LastResortHandler(sys.stderr)
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)

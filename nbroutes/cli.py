@@ -50,6 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-docs", action="store_true", help="do not serve the OpenAPI document and docs page under /_nbroutes/"
     )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a name the server is reached by, besides localhost and IP addresses (repeatable; .example.com for "
+        "it and its subdomains; * for any); also $NBROUTES_ALLOWED_HOSTS",
+    )
+    serve.add_argument(
+        "--debug",
+        action="store_true",
+        help="put the exception's text in a 500's body (also NBROUTES_DEBUG=1); the traceback is printed either way",
+    )
 
     routes = commands.add_parser("routes", help="list the notebook's routes and the cells that make them")
     routes.add_argument("notebook", metavar="NOTEBOOK", help="the .ipynb file")
@@ -172,7 +185,7 @@ async def _serve_one(
     except NotebookError as exc:
         _report(exc)
         return 1
-    run.app.docs = not args.no_docs
+    _configure(run.app, args)
     observer = None if args.no_access_log else _access_logger(out, prefix)
     server = Server(run.app, args.host, sock.getsockname()[1], observer=observer)
     server.start(sockets=[sock])
@@ -207,6 +220,15 @@ async def _serve_one(
     return 0
 
 
+def _configure(app: Any, args: argparse.Namespace) -> None:
+    """What serving adds to the notebook's App: the docs or not, no exception text unless asked, its host names."""
+    from nbroutes.core.security import debug_from_env
+
+    app.docs = not args.no_docs
+    app.debug = args.debug or debug_from_env()
+    app.allow_hosts(*args.allowed_host)
+
+
 async def _reload_on_save(args: argparse.Namespace, path: Path, server: Any, stop: asyncio.Event, out: TextIO) -> None:
     """Re-run the notebook each time it is saved and swap the server's App; a failing run keeps the old one."""
     from watchfiles import awatch
@@ -228,7 +250,7 @@ async def _reload_on_save(args: argparse.Namespace, path: Path, server: Any, sto
             _report(exc, out)
             print("nbroutes: the previous version keeps serving", file=out, flush=True)
             continue
-        run.app.docs = not args.no_docs
+        _configure(run.app, args)
         server.swap_app(run.app)
         print(f"nbroutes: reloaded {path.name} ({_summary(run)})", file=out, flush=True)
 

@@ -666,11 +666,14 @@ def test_204_and_304_never_carry_a_body(client, url, status):
 # -- errors ------------------------------------------------------------------------------
 
 
-def test_handler_exception_is_500_json(client):
+def test_handler_exception_is_500_json_with_its_text_only_in_debug(client):
     response = client.get("/api/boom")
     assert response.status_code == 500
     assert response.headers["content-type"] == JSON
-    assert response.json() == {"error": "Internal Server Error", "detail": "ValueError: boom"}
+    assert response.json() == {"error": "Internal Server Error"}
+    with TestClient(App(debug=True)) as debug:
+        debug.app.router = app.router
+        assert debug.get("/api/boom").json() == {"error": "Internal Server Error", "detail": "ValueError: boom"}
 
 
 def test_handler_exception_goes_to_the_route_console():

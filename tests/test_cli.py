@@ -376,7 +376,7 @@ def test_server_drain_finishes_requests_in_flight_and_stops_listening() -> None:
         server = Server(app, "127.0.0.1", 0)
         port = server.start()
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        writer.write(b"GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         await writer.drain()
         await asyncio.sleep(0.1)
         in_flight = server.in_flight
@@ -406,7 +406,7 @@ def test_server_swap_app_serves_the_new_app_from_the_next_request() -> None:
             if swap is not None:
                 server.swap_app(swap)
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"GET /v HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            writer.write(b"GET /v HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
             bodies.append((await reader.read()).decode().rsplit("\r\n", 1)[-1])
             writer.close()
             await writer.wait_closed()

@@ -69,11 +69,13 @@ class Hub:
     #: What ``%load_ext nbroutes`` printed.
     load_output: str = ""
 
-    def request(self, method: str, path: str, body: Any = None, timeout: float = 10) -> Reply:
+    def request(
+        self, method: str, path: str, body: Any = None, timeout: float = 10, headers: dict[str, str] | None = None
+    ) -> Reply:
         """``path`` (absolute, with the base URL) on the Jupyter server's port, with the token in a header."""
         conn = HTTPConnection(HOST, self.port, timeout=timeout)
         try:
-            headers = {"Authorization": f"token {self.token}"}
+            headers = {"Authorization": f"token {self.token}", **(headers or {})}
             data = None
             if body is not None:
                 data = json.dumps(body).encode()
@@ -215,6 +217,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         f"--IdentityProvider.token={token}",
         "--allow-root",
         f"--ServerApp.root_dir={dirs['root']}",
+        # As JupyterHub's single-user server: the hub's public name reaches it, not only localhost.
+        "--ServerApp.allow_remote_access=True",
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(cmd, cwd=dirs["root"], env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -312,3 +316,34 @@ def test_openapi_fetched_directly_names_the_proxied_prefix_too(hub: Hub, route_o
     finally:
         conn.close()
     assert document["servers"] == [{"url": hub.proxied("")}]
+
+
+WRITE_CELL = """%%route /api/notes
+notes = []
+def POST(req):
+    notes.append(req.body)
+    return {"notes": notes}, 201
+"""
+
+
+def test_the_hubs_name_and_same_origin_writes_pass_through_the_proxy(hub: Hub, route_output: str) -> None:
+    """A browser on Binder: ``Host`` and ``Origin`` are the hub's public name, which jupyter-server-proxy keeps."""
+    hub.execute(WRITE_CELL)
+    public = {"Host": "hub.example.org", "Origin": "https://hub.example.org"}
+    read = hub.request("GET", hub.proxied("/api/hello/ada"), headers={"Host": "hub.example.org"})
+    assert read.status == 200, (read.status, read.body, hub.log_tail())
+    written = hub.request("POST", hub.proxied("/api/notes"), {"title": "from the hub"}, headers=public)
+    assert written.status == 201, (written.status, written.body)
+    assert written.json() == {"notes": [{"title": "from the hub"}]}
+    # A page on another site gets the write refused, though the proxy forwarded it.
+    evil = {**public, "Origin": "https://evil.example"}
+    refused = hub.request("POST", hub.proxied("/api/notes"), {"title": "csrf"}, headers=evil)
+    assert refused.status == 403, (refused.status, refused.body)
+    # The hub's name straight at the kernel's port, not through the proxy: a rebinding page's request.
+    conn = HTTPConnection(HOST, hub.nbroutes_port, timeout=10)
+    try:
+        conn.request("GET", "/api/hello/ada", headers={"Host": "hub.example.org"})
+        direct = conn.getresponse()
+        assert direct.status == 403 and b"NBROUTES_ALLOWED_HOSTS" in direct.read()
+    finally:
+        conn.close()

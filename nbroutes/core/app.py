@@ -21,6 +21,7 @@ from nbroutes.core.paths import collapse_slashes, compile_pattern
 from nbroutes.core.requests import Request, format_size, parse_size
 from nbroutes.core.responses import TEXT_TYPE, ApiResponse, Response, to_response
 from nbroutes.core.routing import DEFAULT_BODY_LIMIT, DEFAULT_RESPONSE_LIMIT, Route, Router
+from nbroutes.core.security import HostPolicy, hosts_from_env
 from nbroutes.core.streaming import ChunkQueue, cancels_this_task
 from nbroutes.errors import BodyError, HTTPException, MalformedPathError, PatternError, RequestValidationError
 
@@ -39,15 +40,25 @@ class App:
     ``docs`` serves them at ``/_nbroutes/openapi.json`` and ``/_nbroutes/docs``
     (off, those answer 404 like any unknown path). ``debug`` puts the
     exception's type and message in a 500's body (the traceback always goes to
-    the route's console, never to the client).
+    the route's console, never to the client); the kernel turns it on,
+    ``nbroutes serve`` and the ASGI app leave it off. ``allowed_hosts`` (and
+    ``$NBROUTES_ALLOWED_HOSTS``) are the names the App answers besides localhost
+    and IP addresses (``nbroutes.core.security``).
     """
 
     def __init__(
-        self, *, title: str = "nbroutes", version: str = "0.1.0", docs: bool = True, debug: bool = True
+        self,
+        *,
+        title: str = "nbroutes",
+        version: str = "0.1.0",
+        docs: bool = True,
+        debug: bool = False,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         self.router = Router()
         self.middleware = MiddlewareStack()
         self.debug = debug
+        self.hosts = HostPolicy([*allowed_hosts, *hosts_from_env()])
         self.title = title
         self.version = version
         #: The OpenAPI document's JSON, kept until the routes, middleware, title or version change.
@@ -155,6 +166,10 @@ class App:
         key = (self.router.version, tuple(self.middleware), self.title, self.version, server_url)
         return self.openapi_cache.get(key, lambda: self.openapi(server_url))
 
+    def allow_hosts(self, *hosts: str) -> None:
+        """Answer requests naming these hosts too: adapters pass the address they bind, the CLI its --allowed-host."""
+        self.hosts.allow(*hosts)
+
     def body_limit_for(self, path: str) -> int | None:
         """The body limit of the route that ``path`` goes to, for servers that read bodies.
 
@@ -175,10 +190,23 @@ class App:
             # Asterisk-form ("*"), absolute-form ("http://host/path") or a bare "api/x": answered here, before
             # middleware, since none of them is a path that a matcher and the router would read alike.
             return _finish(request, _not_origin_form(request), None)
+        refusal = self.hosts.refusal(request, self._cors_allows)
+        if refusal is not None:  # another name for this server, or a page on another site writing
+            return _finish(request, refusal, None)
         if self.middleware:
             response = await self._through(tuple(self.middleware), 0, request)
             return _finish(request, response, request.route)
         return _finish(request, await self._route(request), request.route)
+
+    def _cors_allows(self, request: Request, origin: str) -> bool:
+        """Whether a ``cors(...)`` middleware that runs for the request's path allows ``origin``."""
+        for middleware in self.middleware:
+            if not middleware.applies_to(request):
+                continue
+            allows = getattr(middleware.fn, "allows_origin", None)
+            if allows is not None and allows(origin):
+                return True
+        return False
 
     async def _through(self, chain: tuple[Middleware, ...], index: int, request: Request) -> Response:
         # Each middleware is matched when its turn comes, against the path routing will match then:

@@ -198,10 +198,6 @@ class MiddlewareStack:
         self._items = tuple(m for m in self._items if m not in removed)
         return removed
 
-    def for_path(self, path: str) -> list[Middleware]:
-        """The middleware that run for the raw request path ``path``, in order."""
-        return [m for m in self._items if m.matches(path)]
-
 
 # -- built-ins -----------------------------------------------------------------------
 
@@ -268,6 +264,8 @@ def cors(
             response.headers.append(("Vary", "Origin"))
         return response
 
+    # The App asks this before refusing a write from another site (nbroutes.core.security).
+    cors_middleware.allows_origin = lambda origin: origin_header(origin) is not None  # type: ignore[attr-defined]
     return cors_middleware
 
 

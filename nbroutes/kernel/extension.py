@@ -84,7 +84,7 @@ class KernelState:
         self.shell = shell
         #: Makes what a route cell shows: route cards in Jupyter, plain consoles headless.
         self.consoles = consoles
-        self.app = App()
+        self.app = App(debug=True)  # the person reading a 500 here is the one who wrote the route
         self.host = os.environ.get("NBROUTES_HOST", "127.0.0.1")
         self.port = _env_port()
         self.server: Server | None = None

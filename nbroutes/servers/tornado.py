@@ -231,6 +231,7 @@ class Server:
             self._sockets, self.port = list(sockets), sockets[0].getsockname()[1]
         else:
             self._sockets, self.port = _bind(self.host, self.requested_port, search)
+        self.app.allow_hosts(self.host)  # a name given to bind is one the server is reached by
         self._delegate = _Delegate(self.app, self.observer)
         server = HTTPServer(self._delegate, xheaders=False, max_body_size=100 * 1024**2)
         server.add_sockets(self._sockets)
@@ -239,6 +240,7 @@ class Server:
 
     def swap_app(self, app: App) -> None:
         """Serve ``app`` from the next request on; requests in flight finish with the App they started with."""
+        app.allow_hosts(self.host)
         self.app = app
         if self._delegate is not None:
             self._delegate.app = app

@@ -67,7 +67,7 @@ NAMES = {
 
 def app_source() -> str:
     """A module with ``app`` (and ``asgi``) serving CELLS and STREAM_CELLS, each cell run in its own namespace."""
-    lines = ["import nbroutes.asgi", "from nbroutes import App", "", "app = App()", "CELLS = {"]
+    lines = ["import nbroutes.asgi", "from nbroutes import App", "", "app = App(debug=True)", "CELLS = {"]
     lines += [f"    {path!r}: {code!r}," for path, code in {**CELLS, **STREAM_CELLS}.items()]
     lines += [
         "}",
@@ -192,7 +192,7 @@ def test_cancelling_the_request_task_still_cancels_it() -> None:
     from nbroutes import App
     from nbroutes.core.requests import Request
 
-    app = App()
+    app = App(debug=True)  # the reason in the body, as the kernel shows it
     reached: list[str] = []
 
     async def slow_middleware(req, call_next):

@@ -15,7 +15,7 @@ BAD = [-1, 0, 99, 100, 101, 103, 199, 600, 999, 1000, True]
 
 def answer_with(make):
     """An app whose /api/x answers with ``make(req, res)``, and its route console."""
-    app = App()
+    app = App(debug=True)  # the reason in the body, as the kernel shows it
     console = add(app, "/api/x", make)
     add(app, "/api/ok", lambda req: {"ok": True})
     return app, console
@@ -108,7 +108,7 @@ def test_a_status_set_on_a_response_afterwards_is_checked_too():
 
 
 def test_a_middleware_status_outside_200_599_is_its_error():
-    app = App()
+    app = App(debug=True)  # the reason in the body, as the kernel shows it
     add(app, "/api/ok", lambda req: {"ok": True})
     app.use(lambda req, call_next: Response(b"", 101))
     with TestClient(app) as client:

@@ -48,6 +48,7 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/hello.py
 	$(BIN)/python bench/validated_post.py
 	$(BIN)/python bench/kernel_gateway.py
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info

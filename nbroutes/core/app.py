@@ -18,7 +18,7 @@ from nbroutes.core.middlewares import Middleware, MiddlewareStack
 from nbroutes.core.openapi import INTERNAL_OWNER, INTERNAL_PREFIX, DocumentCache, build_openapi, internal_routes
 from nbroutes.core.output import Console, current_console
 from nbroutes.core.paths import collapse_slashes, compile_pattern
-from nbroutes.core.requests import Request, format_size, parse_size
+from nbroutes.core.requests import DEFAULT_MAX_FIELDS, DEFAULT_MAX_FILES, Request, format_size, parse_size
 from nbroutes.core.responses import TEXT_TYPE, ApiResponse, Response, to_response
 from nbroutes.core.routing import DEFAULT_BODY_LIMIT, DEFAULT_RESPONSE_LIMIT, Route, Router
 from nbroutes.core.security import HostPolicy, hosts_from_env
@@ -89,6 +89,8 @@ class App:
         body_limit: int | str | None = DEFAULT_BODY_LIMIT,
         response_limit: int | str = DEFAULT_RESPONSE_LIMIT,
         response_model: Any = None,
+        max_fields: int = DEFAULT_MAX_FIELDS,
+        max_files: int = DEFAULT_MAX_FILES,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator: serve a function at ``pattern`` (all methods, or those given).
 
@@ -99,7 +101,15 @@ class App:
 
         def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
             endpoint = Endpoint(fn, response_model=response_model)
-            self.add(pattern, {"*": endpoint}, only=only, body_limit=body_limit, response_limit=response_limit)
+            self.add(
+                pattern,
+                {"*": endpoint},
+                only=only,
+                body_limit=body_limit,
+                response_limit=response_limit,
+                max_fields=max_fields,
+                max_files=max_files,
+            )
             return fn
 
         return decorate
@@ -115,8 +125,18 @@ class App:
         response_limit: int | str = DEFAULT_RESPONSE_LIMIT,
         console: Console | None = None,
         form: str = "method",
+        max_fields: int = DEFAULT_MAX_FIELDS,
+        max_files: int = DEFAULT_MAX_FILES,
     ) -> tuple[Route, list[Route]]:
-        """Register endpoints at ``pattern``; returns the route and the routes it displaced."""
+        """Register endpoints at ``pattern``; returns the route and the routes it displaced.
+
+        A form body may hold ``max_fields`` fields and ``max_files`` files; one more is answered 413.
+
+        Raises ValueError if ``max_fields`` or ``max_files`` is not a count.
+        """
+        for option, count in (("max_fields", max_fields), ("max_files", max_files)):
+            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                raise ValueError(f"{option}={count!r}: it must be a whole number of 0 or more, e.g. {option}=5000")
         compiled = compile_pattern(pattern)
         if compiled.text.startswith(INTERNAL_PREFIX.rstrip("/")):
             raise PatternError(f"{compiled.text}: paths under {INTERNAL_PREFIX} are nbroutes' own (docs, OpenAPI)")
@@ -127,6 +147,8 @@ class App:
             owner=owner or compiled.text,
             body_limit=limit,
             body_limit_text=_limit_text(body_limit, limit),
+            max_fields=max_fields,
+            max_files=max_files,
             response_limit=parse_size(response_limit),
             console=console or Console(compiled.text),
             form=form,

@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
+import base64
+import binascii
 import json
 import math
 import re
 from collections.abc import Mapping
 from functools import cached_property
 from http.cookies import _unquote  # type: ignore[attr-defined]
+from itertools import islice
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, unquote_plus
 
 from nbroutes.core.datastructures import Headers, UploadedFile
 from nbroutes.core.paths import canonical_path
 from nbroutes.errors import BodyError
 
-__all__ = ["Request", "parse_body", "parse_content_type", "parse_size", "format_size"]
+__all__ = [
+    "Request",
+    "parse_body",
+    "parse_content_type",
+    "parse_size",
+    "format_size",
+    "DEFAULT_MAX_FIELDS",
+    "DEFAULT_MAX_FILES",
+]
+
+#: How many fields (form values that are not files) a form may hold unless its route says otherwise, as Starlette.
+DEFAULT_MAX_FIELDS = 1000
+#: How many files a multipart form may hold unless its route says otherwise, as Starlette.
+DEFAULT_MAX_FILES = 1000
 
 _NOT_PARSED: Any = object()
 
@@ -97,12 +111,18 @@ class Request:
 
     @property
     def body(self) -> Any:
-        """The body parsed by content type (see ``parse_body``).
+        """The body parsed by content type (see ``parse_body``), within the route's ``max_fields`` and ``max_files``.
 
-        Raises BodyError (400) if it cannot be parsed.
+        Raises BodyError: 400 if it cannot be parsed, 413 if a form holds more fields or files than allowed.
         """
         if self._body is _NOT_PARSED:
-            self._body = parse_body(self.headers.get("content-type", ""), self.raw_body)
+            route = self.route  # None before routing (a middleware reading the body): the defaults apply
+            self._body = parse_body(
+                self.headers.get("content-type", ""),
+                self.raw_body,
+                max_fields=DEFAULT_MAX_FIELDS if route is None else route.max_fields,
+                max_files=DEFAULT_MAX_FILES if route is None else route.max_files,
+            )
         return self._body
 
     @body.setter
@@ -245,46 +265,143 @@ def _decode(raw: bytes, charset: str | None) -> str:
         raise BodyError(400, f"Unsupported charset {charset!r}") from None
 
 
-def parse_body(content_type: str, raw: bytes) -> Any:
+def parse_body(
+    content_type: str, raw: bytes, *, max_fields: int = DEFAULT_MAX_FIELDS, max_files: int = DEFAULT_MAX_FILES
+) -> Any:
     """Parse a request body by its Content-Type, as Next.js's body parser does.
 
     JSON (``application/json`` and ``+json``) is parsed, an empty body giving
     ``{}``; ``application/x-www-form-urlencoded`` gives a dict of strings (lists
     for repeated keys); ``multipart/form-data`` gives fields and ``UploadedFile``s;
-    anything else is text decoded by its charset.
+    anything else is text decoded by its charset. A form may hold ``max_fields``
+    fields and ``max_files`` files.
 
-    Raises BodyError (400) if the body does not parse as its type says.
+    Raises BodyError: 400 if the body does not parse as its type says, 413 as
+    soon as a form holds one field or file more than allowed.
     """
     mime, params = parse_content_type(content_type)
     if mime == "application/json" or mime.endswith("+json"):
         return _parse_json(raw)
     if mime == "application/x-www-form-urlencoded":
-        return _multidict(parse_qsl(_decode(raw, params.get("charset")), keep_blank_values=True))
+        return _parse_urlencoded(raw, params.get("charset"), max_fields)
     if mime == "multipart/form-data":
-        return _parse_multipart(content_type, params, raw)
+        return _parse_multipart(params, raw, max_fields, max_files)
     return _decode(raw, params.get("charset"))
 
 
-def _parse_multipart(content_type: str, params: dict[str, str], raw: bytes) -> dict[str, Any]:
-    if not params.get("boundary"):
-        raise BodyError(400, "Malformed multipart body: the Content-Type has no boundary")
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw
-    )
-    if not message.is_multipart() or message.defects:
-        raise BodyError(400, "Malformed multipart body")
-    pairs: list[tuple[str, Any]] = []
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if not name:
-            raise BodyError(400, "Malformed multipart body: a part has no name")
-        payload = part.get_payload(decode=True) or b""
-        filename = part.get_filename()
-        if filename is not None:
-            pairs.append((str(name), UploadedFile(filename, part.get_content_type(), payload)))
-        else:
-            pairs.append((str(name), payload.decode(part.get_content_charset() or "utf-8", errors="replace")))
+def _too_many(limit: int, what: str) -> BodyError:
+    # 413, as a body over its size limit: the form is too large for the route, which may allow more.
+    return BodyError(413, f"Form exceeded {limit} {what} limit (max_{what})")
+
+
+_PAIR = re.compile("[^&]+")
+
+
+def _parse_urlencoded(raw: bytes, charset: str | None, max_fields: int) -> dict[str, Any]:
+    text = _decode(raw, charset)
+    # Counted before any is decoded, and only as far as one over the limit: "a=1&" * 250_000 costs nothing.
+    pieces = [m.group() for m in islice(_PAIR.finditer(text), max_fields + 1)]
+    if len(pieces) > max_fields:
+        raise _too_many(max_fields, "fields")
+    encoding = charset or "utf-8"
+    pairs: list[tuple[str, str]] = []
+    for piece in pieces:  # as parse_qsl(keep_blank_values=True), but %-escapes in the form's own charset
+        name, _, value = piece.partition("=")
+        pairs.append((unquote_plus(name, encoding, "replace"), unquote_plus(value, encoding, "replace")))
     return _multidict(pairs)
+
+
+_PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+_ESCAPE = re.compile(r"\\([\\\"])")
+
+
+def _parse_multipart(params: dict[str, str], raw: bytes, max_fields: int, max_files: int) -> dict[str, Any]:
+    """A multipart/form-data body (RFC 7578) in one pass over its boundary lines: time linear in its size."""
+    boundary = params.get("boundary")
+    if not boundary:
+        raise BodyError(400, "Malformed multipart body: the Content-Type has no boundary")
+    try:
+        # A boundary line: CRLF, "--", the boundary, then "--" (the last) or transport padding and CRLF
+        # (RFC 2046 5.1.1). Text that starts like one and goes on ("--XyZZ" for XyZ) is content. The
+        # regex engine scans for the literal in C, so even a body full of such near-boundaries is one pass.
+        delimiter = re.compile(b"\r\n--" + re.escape(boundary.encode("ascii")) + rb"(?:(--)|[ \t]*\r\n)")
+    except UnicodeEncodeError:
+        raise BodyError(400, "Malformed multipart body: the boundary is not ASCII") from None
+    data = b"\r\n" + raw  # the first boundary line then looks like every other one
+    found = delimiter.search(data)
+    if found is None:
+        raise BodyError(400, f"Malformed multipart body: no --{boundary} boundary line")
+    pairs: list[tuple[str, Any]] = []
+    fields = files = 0
+    while found.group(1) is None:
+        start = found.end()
+        found = delimiter.search(data, start)
+        if found is None:
+            raise BodyError(400, f"Malformed multipart body: it ends before the closing --{boundary}--")
+        name, filename, content_type, payload = _part(data, start, found.start())
+        if filename is None:
+            fields += 1
+            if fields > max_fields:
+                raise _too_many(max_fields, "fields")
+            charset = parse_content_type(content_type)[1].get("charset")
+            pairs.append((name, _decode(payload, charset)))
+        else:
+            files += 1
+            if files > max_files:
+                raise _too_many(max_files, "files")
+            pairs.append((name, UploadedFile(filename, parse_content_type(content_type)[0] or "text/plain", payload)))
+    return _multidict(pairs)
+
+
+def _part(data: bytes, start: int, end: int) -> tuple[str, str | None, str, bytes]:
+    """The name, file name (None for a field), Content-Type and content of the part in ``data[start:end]``."""
+    if data.startswith(b"\r\n", start):
+        head, body = "", start + 2  # a part with no headers: it has no name either, refused below
+    else:
+        blank = data.find(b"\r\n\r\n", start, end)
+        if blank < 0:
+            raise BodyError(400, "Malformed multipart body: a part has no blank line after its headers")
+        # Browsers send non-ASCII names and file names as raw UTF-8 (the HTML standard), not RFC 2047 words.
+        head, body = data[start:blank].decode("utf-8", "replace"), blank + 4
+    headers: dict[str, str] = {}
+    for line in head.split("\r\n"):
+        key, sep, value = line.partition(":")
+        if sep:
+            headers[key.strip().lower()] = value.strip()
+    disposition = _disposition(headers.get("content-disposition", ""))
+    name = disposition.get("name")
+    if not name:
+        raise BodyError(400, "Malformed multipart body: a part has no name")
+    payload = data[body:end]
+    encoding = headers.get("content-transfer-encoding", "").lower()
+    if encoding == "base64":  # RFC 7578 forbids both encodings; old clients send them, and email read them
+        try:
+            payload = base64.b64decode(re.sub(rb"\s+", b"", payload), validate=True)
+        except binascii.Error:
+            raise BodyError(400, "Malformed multipart body: a part's base64 does not decode") from None
+    elif encoding == "quoted-printable":
+        payload = binascii.a2b_qp(payload)
+    return name, disposition.get("filename"), headers.get("content-type", ""), payload
+
+
+def _disposition(header: str) -> dict[str, str]:
+    """The parameters of a Content-Disposition header: quoted strings unescaped, ``name*=UTF-8''...`` decoded."""
+    params: dict[str, str] = {}
+    extended: dict[str, str] = {}
+    for match in _PARAM.finditer(header):
+        key, value = match.group(1).lower(), match.group(2).strip()
+        if value.startswith('"') and value.endswith('"') and len(value) > 1:
+            value = _ESCAPE.sub(r"\1", value[1:-1])
+        if key.endswith("*"):  # RFC 5987: charset'language'percent-encoded, preferred to the plain one
+            charset, _, rest = value.partition("'")
+            try:
+                extended[key[:-1]] = unquote(rest.partition("'")[2], charset or "utf-8", "replace")
+            except LookupError:
+                raise BodyError(400, f"Unsupported charset {charset!r}") from None
+        else:
+            params.setdefault(key, value)
+    params.update(extended)
+    return params
 
 
 _UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}

@@ -17,6 +17,7 @@ from typing import Any
 from nbroutes.core.handlers import METHODS, Endpoint
 from nbroutes.core.output import Console
 from nbroutes.core.paths import Kind, Pattern, compile_pattern, split_path
+from nbroutes.core.requests import DEFAULT_MAX_FIELDS, DEFAULT_MAX_FILES
 from nbroutes.errors import RouteConflictError
 
 __all__ = ["Route", "Router", "RouteConflictError", "DEFAULT_BODY_LIMIT", "DEFAULT_RESPONSE_LIMIT"]
@@ -36,6 +37,9 @@ class Route:
     #: None leaves the body unread and unlimited (``--body-limit false``).
     body_limit: int | None = DEFAULT_BODY_LIMIT
     body_limit_text: str = "1mb"
+    #: How many fields and files a form body may hold: one more is a 413 before the rest is parsed.
+    max_fields: int = DEFAULT_MAX_FIELDS
+    max_files: int = DEFAULT_MAX_FILES
     response_limit: int = DEFAULT_RESPONSE_LIMIT
     console: Console = field(default_factory=Console)
     form: str = "method"

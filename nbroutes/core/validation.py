@@ -192,6 +192,8 @@ class Signature:
         try:
             data = req.body
         except BodyError as exc:
+            if exc.status_code != 400:
+                raise  # a form over the route's max_fields or max_files: 413, as for the untyped handler
             raise RequestValidationError([{"type": "json_invalid", "loc": ["body"], "msg": exc.detail}]) from None
         if self.body_list_fields and isinstance(data, dict) and req.content_type in _FORM_TYPES:
             data = {k: [v] if k in self.body_list_fields and not isinstance(v, list) else v for k, v in data.items()}

@@ -22,6 +22,7 @@ from nbroutes.core.requests import Request, format_size, parse_size
 from nbroutes.core.responses import TEXT_TYPE, ApiResponse, Response, to_response
 from nbroutes.core.routing import DEFAULT_BODY_LIMIT, DEFAULT_RESPONSE_LIMIT, Route, Router
 from nbroutes.core.streaming import ChunkQueue
+from nbroutes.core.validation import Signature
 from nbroutes.errors import BodyError, HTTPException, MalformedPathError, PatternError, RequestValidationError
 
 __all__ = ["App"]
@@ -232,7 +233,7 @@ class App:
                 if isinstance(value, _Streaming):
                     return value.response
             if endpoint.signature is not None and endpoint.signature.returns is not None:
-                value = _filter_output(endpoint, value)
+                value = _filter_output(endpoint.signature, value)
             return to_response(value, res)
         except Exception as exc:  # noqa: BLE001 - a handler's crash must not take the server down
             return self._answer(exc, route.console, request)
@@ -295,13 +296,13 @@ async def _until_result_or_first_write(awaitable: Any, res: ApiResponse, console
     return _Streaming(response)
 
 
-def _filter_output(endpoint: Endpoint, value: Any) -> Any:
+def _filter_output(signature: Signature, value: Any) -> Any:
     """Validate and filter a returned body by the handler's return type (``-> User``)."""
     if value is None or isinstance(value, Response):
         return value
     if isinstance(value, tuple) and len(value) in (2, 3) and isinstance(value[1], int):
-        return (endpoint.signature.serialize(value[0]), *value[1:])
-    return endpoint.signature.serialize(value)
+        return (signature.serialize(value[0]), *value[1:])
+    return signature.serialize(value)
 
 
 def _limit_text(given: int | str | None, size: int | None) -> str:

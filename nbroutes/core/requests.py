@@ -9,7 +9,7 @@ import math
 import re
 from collections.abc import Mapping
 from functools import cached_property
-from http.cookies import _unquote  # type: ignore[attr-defined]
+from http.cookies import _unquote
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -262,7 +262,8 @@ def _parse_multipart(content_type: str, params: dict[str, str], raw: bytes) -> d
         name = part.get_param("name", header="content-disposition")
         if not name:
             raise BodyError(400, "Malformed multipart body: a part has no name")
-        payload = part.get_payload(decode=True) or b""
+        decoded = part.get_payload(decode=True)  # bytes for a leaf part, None for a nested multipart
+        payload = decoded if isinstance(decoded, bytes) else b""
         filename = part.get_filename()
         if filename is not None:
             pairs.append((str(name), UploadedFile(filename, part.get_content_type(), payload)))

@@ -80,7 +80,7 @@ def sse(events: Iterable[Any] | AsyncIterator[Any], *, headers: dict[str, str] |
     An event is a str or JSON value (sent as ``data:``), or a dict with any of
     ``data``, ``event``, ``id``, ``retry`` and ``comment``.
     """
-    # hasattr, as iterate() tests it: mypy cannot narrow a union by it, hence the cast.
+    # hasattr, as iterate() tests it; mypy does not narrow to AsyncIterator by hasattr, hence the cast.
     source = cast(AsyncIterator[Any], events) if hasattr(events, "__anext__") else iter(events)
     extra = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})}
     return Response(b"", 200, extra, content_type="text/event-stream; charset=utf-8", stream=iterate(source, _event))

@@ -35,10 +35,11 @@ $(CHROMIUM):
 	@command -v apt-get >/dev/null || { echo "no apt-get: install Chromium as $(CHROMIUM) for the browser tests"; exit 0; }
 	$(APT) update && $(APT) install -y chromium chromium-driver
 
-## test: install the test extras (and Chromium) and run every test
+## test: install the test extras (and Chromium), lint and type-check, and run every test
 test: $(VENV)/.test-installed | $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## bench: the throughput benchmarks (wrk from Debian's packages; FastAPI and uvicorn for the comparison)

@@ -31,6 +31,7 @@ __all__ = [
     "DatabasePathError",
     "HeaderError",
     "PortInUseError",
+    "RunningLoopError",
     "NotebookError",
     "KernelGatewayNotebookError",
     "StartupCellError",
@@ -152,6 +153,13 @@ class HeaderError(NbroutesError, ValueError):
 
 class PortInUseError(NbroutesError, OSError):
     """No free port was found (``servers.tornado``)."""
+
+
+class RunningLoopError(NbroutesError, RuntimeError):
+    """The synchronous ``TestClient`` was called inside a running event loop (``servers.testclient``).
+
+    A notebook cell runs in the kernel's loop: ``AsyncTestClient`` is the client there, and the message says so.
+    """
 
 
 class NotebookError(NbroutesError):

@@ -1,8 +1,10 @@
-"""Testing an nbroutes API in-process: ``from nbroutes.testing import TestClient``.
+"""Testing an nbroutes API in-process: ``from nbroutes.testing import TestClient`` (or ``AsyncTestClient``).
 
-The client lives with the other adapters, in ``nbroutes.servers.testclient``; this is its public name.
+``TestClient`` returns responses, for tests and scripts; ``AsyncTestClient``'s are awaited, for a
+notebook cell (where the kernel's loop runs) and async code. The clients live with the other adapters,
+in ``nbroutes.servers.testclient``; this is their public name.
 """
 
-from nbroutes.servers.testclient import TestClient, TestResponse
+from nbroutes.servers.testclient import AsyncTestClient, TestClient, TestResponse
 
-__all__ = ["TestClient", "TestResponse"]
+__all__ = ["AsyncTestClient", "TestClient", "TestResponse"]

@@ -1,7 +1,6 @@
 """Next.js API Routes semantics, end to end through the in-process TestClient."""
 
 import asyncio
-import inspect
 import sys
 import traceback
 
@@ -750,21 +749,6 @@ def test_unroute_stdio_puts_the_streams_back():
     finally:
         unroute_stdio()
     assert (sys.stdout, sys.stderr) == (stdout, stderr)
-
-
-# -- the test client ---------------------------------------------------------------------
-
-
-def test_client_inside_a_running_loop_returns_an_awaitable():
-    async def main():
-        with TestClient(app) as c:
-            pending = c.get("/api/hello")
-            assert inspect.isawaitable(pending)
-            return await pending
-
-    response = asyncio.run(main())
-    assert response.status_code == 200
-    assert response.json() == {"hello": "world"}
 
 
 # -- nbroutes' own routes: the OpenAPI document and the docs page ---------------------

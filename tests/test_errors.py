@@ -34,6 +34,8 @@ def test_every_exception_derives_from_nbroutes_error(cls: type) -> None:
         (errors.DatabasePathError, FileNotFoundError),
         (errors.HeaderError, ValueError),
         (errors.PortInUseError, OSError),
+        (errors.RunningLoopError, RuntimeError),
+        (errors.RunningLoopError, RuntimeError),
         (errors.KernelGatewayNotebookError, ValueError),
         (errors.StartupCellError, RuntimeError),
     ],

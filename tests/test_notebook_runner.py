@@ -14,7 +14,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from nbroutes.errors import NotebookError
 from nbroutes.headless.runner import load_notebook, run_notebook, run_notebook_async
-from nbroutes.testing import TestClient
+from nbroutes.testing import AsyncTestClient
 
 
 def write(path: Path, *cells: Any) -> Path:
@@ -33,7 +33,7 @@ def write(path: Path, *cells: Any) -> Path:
 
 def get(app: Any, path: str) -> Any:
     async def call() -> Any:
-        return await TestClient(app).get(path)
+        return await AsyncTestClient(app).get(path)
 
     return asyncio.run(call())
 

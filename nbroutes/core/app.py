@@ -23,6 +23,7 @@ from nbroutes.core.responses import TEXT_TYPE, ApiResponse, Response, to_respons
 from nbroutes.core.routing import DEFAULT_BODY_LIMIT, DEFAULT_RESPONSE_LIMIT, Route, Router
 from nbroutes.core.security import HostPolicy, hosts_from_env
 from nbroutes.core.streaming import ChunkQueue, cancels_this_task
+from nbroutes.core.validation import Signature
 from nbroutes.errors import BodyError, HTTPException, MalformedPathError, PatternError, RequestValidationError
 
 __all__ = ["App"]
@@ -293,7 +294,7 @@ class App:
                 if isinstance(value, _Streaming):
                     return value.response
             if endpoint.signature is not None and endpoint.signature.returns is not None:
-                value = _filter_output(endpoint, value)
+                value = _filter_output(endpoint.signature, value)
             return to_response(value, res)
         except BaseException as exc:  # noqa: BLE001 - not even sys.exit() in a handler takes the server down
             # sys.exit(), KeyboardInterrupt, GeneratorExit or a CancelledError of the handler's own are
@@ -370,7 +371,7 @@ async def _until_result_or_first_write(awaitable: Any, res: ApiResponse, console
             return
         if not task.cancelled() and task.exception() is not None:
             exc = _HandlerExit.unwrap(task.exception())  # type: ignore[arg-type]
-            console.error(f"a streaming handler raised {type(exc).__name__}: {exc}", exc)  # type: ignore[arg-type]
+            console.error(f"a streaming handler raised {type(exc).__name__}: {exc}", exc)
         if not res.finished:
             chunks.put(None)  # returned without res.end(): the stream ends with the handler
 
@@ -384,13 +385,13 @@ async def _until_result_or_first_write(awaitable: Any, res: ApiResponse, console
     return _Streaming(response)
 
 
-def _filter_output(endpoint: Endpoint, value: Any) -> Any:
+def _filter_output(signature: Signature, value: Any) -> Any:
     """Validate and filter a returned body by the handler's return type (``-> User``)."""
     if value is None or isinstance(value, Response):
         return value
     if isinstance(value, tuple) and len(value) in (2, 3) and isinstance(value[1], int):
-        return (endpoint.signature.serialize(value[0]), *value[1:])
-    return endpoint.signature.serialize(value)
+        return (signature.serialize(value[0]), *value[1:])
+    return signature.serialize(value)
 
 
 def _limit_text(given: int | str | None, size: int | None) -> str:

@@ -9,7 +9,7 @@ import math
 import re
 from collections.abc import Mapping
 from functools import cached_property
-from http.cookies import _unquote  # type: ignore[attr-defined]
+from http.cookies import _unquote
 from itertools import islice
 from typing import Any
 from urllib.parse import parse_qsl, unquote, unquote_plus

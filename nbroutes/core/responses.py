@@ -201,9 +201,8 @@ _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 def _http_date(name: str, value: Any) -> str:
     """An ``Expires`` value: a datetime (naive means UTC) or a string already in HTTP's date form."""
     if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.timezone.utc)
-        return value.astimezone(datetime.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
+        moment = value.replace(tzinfo=datetime.timezone.utc) if value.tzinfo is None else value
+        return moment.astimezone(datetime.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
     if isinstance(value, str) and _HTTP_DATE.match(value):
         try:
             email.utils.parsedate_to_datetime(value)
@@ -442,6 +441,7 @@ def to_response(value: Any, res: ApiResponse | None = None) -> Response:
         if res is not None and res.used:
             return res.to_response()
         return Response(b"", 204)
+    status: int | None
     if isinstance(value, Response):
         response = value
     elif inspect.isgenerator(value) or inspect.isasyncgen(value):
@@ -451,7 +451,7 @@ def to_response(value: Any, res: ApiResponse | None = None) -> Response:
         status = res.status_code if res is not None else 200
         response = stream_response(value, status, None, content_type if isinstance(content_type, str) else None)
     else:
-        status: int | None = None
+        status = None
         headers: Any = None
         if isinstance(value, tuple):
             if not 2 <= len(value) <= 3 or not isinstance(value[1], int):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from nbroutes.core.responses import TEXT_TYPE, Response, dumps
 from nbroutes.errors import StreamError
@@ -23,11 +23,16 @@ def cancels_this_task(exc: BaseException) -> bool:
     """True for a CancelledError aimed at the task running now (its client left, the server is stopping).
 
     A CancelledError that code raised by itself, with no one cancelling the task, is only an error.
+    Python 3.10 cannot tell the two apart (``Task.cancelling`` is 3.11's), so there every
+    CancelledError is taken as the task's own cancellation: it stops the request.
     """
     if not isinstance(exc, asyncio.CancelledError):
         return False
     task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
+    if task is None:
+        return False
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is None or cancelling() > 0
 
 
 def is_stream(value: Any) -> bool:
@@ -108,7 +113,8 @@ def sse(events: Iterable[Any] | AsyncIterator[Any], *, headers: dict[str, str] |
     An event is a str or JSON value (sent as ``data:``), or a dict with any of
     ``data``, ``event``, ``id``, ``retry`` and ``comment``.
     """
-    source = events if hasattr(events, "__anext__") else iter(events)  # type: ignore[arg-type]
+    # hasattr, as iterate() tests it; mypy does not narrow to AsyncIterator by hasattr, hence the cast.
+    source = cast(AsyncIterator[Any], events) if hasattr(events, "__anext__") else iter(events)
     extra = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})}
     return Response(b"", 200, extra, content_type="text/event-stream; charset=utf-8", stream=iterate(source, _event))
 

@@ -315,11 +315,11 @@ class _Resource:
         else:
             affinity = table.columns_dict.get(pk, int)
             self.pk_type = affinity if affinity in (int, float, str, bytes) else str
-            self.row_model = create_model(f"{model.__name__}Row", __base__=model, **{pk: (self.pk_type, ...)})
-        self.patch_model: type[BaseModel] = create_model(
-            f"{model.__name__}Patch",
-            **{n: (_optional(f.annotation), None) for n, f in fields.items() if n != pk},
-        )
+            # dict[str, Any]: mypy checks a ** argument against create_model's named options (__base__...) too.
+            key_field: dict[str, Any] = {pk: (self.pk_type, ...)}
+            self.row_model = create_model(f"{model.__name__}Row", __base__=model, **key_field)
+        optional_fields: dict[str, Any] = {n: (_optional(f.annotation), None) for n, f in fields.items() if n != pk}
+        self.patch_model: type[BaseModel] = create_model(f"{model.__name__}Patch", **optional_fields)
         #: The columns a response shows, in order: the key, then the model's fields.
         self.columns = [pk, *(n for n in fields if n != pk)]
         self.json_columns = {n for n, f in fields.items() if _is_json(f.annotation)}

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
-from tornado.httputil import HTTPHeaders, HTTPInputError, parse_body_arguments, parse_qs_bytes
+from tornado.escape import parse_qs_bytes
+from tornado.httputil import HTTPHeaders, HTTPInputError, parse_body_arguments
 
 from nbroutes.core.app import App
 from nbroutes.core.handlers import Endpoint
@@ -37,7 +38,7 @@ from nbroutes.errors import KernelGatewayNotebookError, MalformedPathError, Patt
 
 if TYPE_CHECKING:
     import nbformat
-    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
     from nbroutes.core.middlewares import CallNext
 
@@ -150,7 +151,7 @@ def _body(request: Request) -> Any:
     return text
 
 
-def request_json(request: Request, path_params: Mapping[str, str]) -> str:
+def request_json(request: Request, path_params: Mapping[str, str | list[str]]) -> str:
     """The ``REQUEST`` string Kernel Gateway sets before running an endpoint cell.
 
     Raises UnicodeDecodeError when the body or a query value is not UTF-8, HTTPInputError for a form body
@@ -218,7 +219,8 @@ class NotebookKernel:
         output = CellOutput()
         with self._kernel_process(), self._captured(output):
             # History is stored as a kernel does: the trailing-semicolon rule and ``_``/``Out`` read it.
-            result = self.shell.run_cell(source, store_history=True)
+            # InteractiveShell.run_cell has no annotations.
+            result: ExecutionResult = self.shell.run_cell(source, store_history=True)  # type: ignore[no-untyped-call]
         output.error = result.error_before_exec or result.error_in_exec
         self._forget_old_history()
         return output
@@ -226,6 +228,8 @@ class NotebookKernel:
     def _forget_old_history(self) -> None:
         """Drop what IPython keeps of cells older than the last ``history_kept`` (In, Out, _iN, _N)."""
         history = self.shell.history_manager
+        if history is None:
+            return  # a shell that keeps no history has none to forget
         count = len(history.input_hist_parsed)
         oldest_kept = count - self.history_kept
         if oldest_kept - self._forgotten < self.history_kept:
@@ -248,7 +252,8 @@ class NotebookKernel:
         previous_env = os.environ.get("KERNEL_GATEWAY")
         previous_cwd = os.getcwd()
         # display() and friends find the shell as the process's IPython, as they would in the kernel.
-        previous_shell, InteractiveShell._instance = InteractiveShell._instance, self.shell
+        # traitlets declares SingletonConfigurable._instance as None, the value it starts with.
+        previous_shell, InteractiveShell._instance = InteractiveShell._instance, self.shell  # type: ignore[assignment]
         os.environ["KERNEL_GATEWAY"] = "1"
         os.chdir(self.cwd)
         try:
@@ -278,14 +283,15 @@ class NotebookKernel:
         def keep(format_dict: dict[str, Any], md_dict: dict[str, Any] | None = None) -> None:
             output.result = format_dict
 
-        hook.start_displayhook = hook.write_output_prompt = hook.finish_displayhook = _nothing
-        hook.write_format_data = keep
-        display_pub, shell.display_pub = shell.display_pub, CapturingDisplayPublisher()
+        # On the instance, shadowing the methods; the finally block below takes them off again.
+        hook.__dict__.update(dict.fromkeys(_HOOK_METHODS, _nothing), write_format_data=keep)
+        publisher = CapturingDisplayPublisher()  # type: ignore[no-untyped-call]  # IPython: no annotations
+        display_pub, shell.display_pub = shell.display_pub, publisher
         stdout, sys.stdout = sys.stdout, io.StringIO()
         try:
             yield
         finally:
-            output.stdout = sys.stdout.getvalue()  # type: ignore[attr-defined]
+            output.stdout = sys.stdout.getvalue()
             sys.stdout = stdout
             shell.display_pub = display_pub
             for name in _HOOK_METHODS:

@@ -178,7 +178,11 @@ def _new_shell() -> _NotebookShell:
     config.HistoryManager.enabled = False  # no history.sqlite, and no thread writing it
     config.InteractiveShell.colors = "nocolor"
     config.InteractiveShell.warn_venv = False
-    return _NotebookShell(config=config, displayhook_class=_QuietDisplayHook, display_pub_class=_SilentPublisher)
+    # InteractiveShell.__init__ has no annotations.
+    shell: _NotebookShell = _NotebookShell(  # type: ignore[no-untyped-call]
+        config=config, displayhook_class=_QuietDisplayHook, display_pub_class=_SilentPublisher
+    )
+    return shell
 
 
 def read_cells(path: Path, skip_tag: str = SKIP_TAG) -> tuple[Any, list[NotebookCell]]:
@@ -187,7 +191,7 @@ def read_cells(path: Path, skip_tag: str = SKIP_TAG) -> tuple[Any, list[Notebook
     Raises NotebookError if the file cannot be read or is not a notebook.
     """
     try:
-        nb = nbformat.read(path, as_version=4)
+        nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]  # nbformat: no annotations
     except (OSError, ValueError, KeyError, nbformat.ValidationError) as exc:
         raise NotebookError(f"{path}: cannot read the notebook: {exc}", path) from None
     cells: list[NotebookCell] = []
@@ -244,7 +248,7 @@ async def run_notebook_async(path: str | os.PathLike[str], *, skip_tag: str = SK
     shell = _new_shell()
     previous = InteractiveShell._instance
     # nbroutes.crud, nbroutes.middleware and get_ipython() find the shell as the process's IPython.
-    InteractiveShell._instance = shell
+    InteractiveShell._instance = shell  # type: ignore[assignment]  # traitlets declares _instance as None
     cwd = os.getcwd()
     output = io.StringIO()
     kernel_state = kernel.state(shell, consoles=_run_consoles(output))
@@ -279,7 +283,7 @@ async def _run_cell(shell: _NotebookShell, kernel_state: kernel.KernelState, cel
     transformed: str = cell.source
     failed: Any = None
     try:
-        transformed = shell.transform_cell(cell.source)
+        transformed = shell.transform_cell(cell.source)  # type: ignore[no-untyped-call]  # IPython: no annotations
     except Exception:  # noqa: BLE001 - IPython shows a transformer's error as the cell's error
         failed = sys.exc_info()
     result = await shell.run_cell_async(

@@ -62,7 +62,7 @@ class AccessLog:
 
     def rows(self, count: int = 20) -> list[tuple[str, ...]]:
         """The newest ``count`` entries as rows of text under a header row, newest first."""
-        rows = [("TIME", "METHOD", "PATH", "STATUS", "MS", "SIZE")]
+        rows: list[tuple[str, ...]] = [("TIME", "METHOD", "PATH", "STATUS", "MS", "SIZE")]
         for e in self.newest(count):
             clock = time.strftime("%H:%M:%S", time.localtime(e.at))
             rows.append((clock, e.method, e.path, str(e.status), f"{e.ms:.1f}", human_size(e.size)))

@@ -43,7 +43,7 @@ def _like(term: str) -> str:
     return f"%{escaped}%"
 
 
-class DataBrowser(PlainTextSummary, widgets.VBox):
+class DataBrowser(PlainTextSummary, widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its widgets are Any
     """Tables with row counts, a page of rows, sort by column, a filter, and refresh on change."""
 
     def __init__(self, database: Database, table: str | None = None, *, page_size: int = 20) -> None:
@@ -77,7 +77,7 @@ class DataBrowser(PlainTextSummary, widgets.VBox):
         self._cells: list[widgets.HTML] = []
 
         self._loading = False  # set while the code, not the user, changes the table dropdown
-        self.tables.observe(lambda change: self._loading or self._later(self._pick_table), names="value")
+        self.tables.observe(self._on_table_change, names="value")
         self.filter.observe(lambda change: self._later(self._first_page), names="value")
         self.refresh_button.on_click(lambda _: self._later(self.refresh))
         self.prev_button.on_click(lambda _: self._later(self._turn, -1))
@@ -100,6 +100,10 @@ class DataBrowser(PlainTextSummary, widgets.VBox):
         return f"DataBrowser: {file}, table {self.tables.value}" if self.tables.value else f"DataBrowser: {file}"
 
     # -- threads -----------------------------------------------------------------------
+    def _on_table_change(self, change: dict[str, Any]) -> None:
+        if not self._loading:
+            self._later(self._pick_table)
+
     def _later(self, fn: Callable[..., Any], *args: Any) -> None:
         # Widget callbacks may arrive on a subshell thread; the database belongs to the kernel's loop.
         if self._loop is None:

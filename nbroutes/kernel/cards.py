@@ -49,7 +49,7 @@ class PlainTextSummary:
         return bundle  # type: ignore[no-any-return]
 
 
-class _CardBox(PlainTextSummary, widgets.VBox):
+class _CardBox(PlainTextSummary, widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its widgets are Any
     """The card's widget."""
 
     text = ""
@@ -113,7 +113,7 @@ class RouteCard(RouteConsole):
 
         if self.try_it is not None and self.try_button not in self.row.children:
             self.row.children = (*self.row.children, self.try_button)
-        display(self.box)
+        display(self.box)  # type: ignore[no-untyped-call]  # IPython.display.display has no annotations
 
     def text(self) -> str:
         """The card as plain text: summary and URL."""

@@ -14,8 +14,10 @@ so see notebook globals live.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Iterable, MutableMapping
+import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from types import CodeType
 from typing import Any, Literal
 
 from nbroutes.core.handlers import METHODS, Endpoint
@@ -86,11 +88,11 @@ def parse_cell(source: str, filename: str, line_offset: int = 0) -> ast.Module:
 
 def compile_cell(
     source: str,
-    namespace: MutableMapping[str, Any],
+    namespace: dict[str, Any],
     filename: str = "<route cell>",
     *,
     line_offset: int = 0,
-    run: Callable[[Any, MutableMapping[str, Any]], None] | None = None,
+    run: Callable[[CodeType, dict[str, Any]], None] | None = None,
 ) -> CompiledCell:
     """Turn a route cell into endpoints whose globals are ``namespace``.
 
@@ -121,11 +123,11 @@ def compile_cell(
 
 def run_and_take(
     tree: ast.Module,
-    namespace: MutableMapping[str, Any],
+    namespace: dict[str, Any],
     filename: str,
     names: Iterable[str],
     *,
-    run: Callable[[Any, MutableMapping[str, Any]], None] | None = None,
+    run: Callable[[CodeType, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run a cell in ``namespace`` and take ``names`` out of it again, restoring what they held before.
 
@@ -148,11 +150,11 @@ def run_and_take(
     return {name: value for name, value in found.items() if value is not missing}
 
 
-def _exec(code: Any, namespace: MutableMapping[str, Any]) -> None:
+def _exec(code: CodeType, namespace: dict[str, Any]) -> None:
     exec(code, namespace)  # noqa: S102 - running the user's own cell is the point
 
 
-def _compile(tree: ast.AST, filename: str, mode: str) -> Any:
+def _compile(tree: ast.Module, filename: str, mode: str) -> CodeType:
     try:
         return compile(tree, filename, mode, dont_inherit=True)
     except SyntaxError as exc:
@@ -175,7 +177,7 @@ class _AsyncFinder(ast.NodeVisitor):
     visit_AsyncFunctionDef = visit_Lambda = visit_ClassDef = visit_FunctionDef
 
 
-def _compile_body(tree: ast.Module, namespace: MutableMapping[str, Any], filename: str) -> Endpoint:
+def _compile_body(tree: ast.Module, namespace: dict[str, Any], filename: str) -> Endpoint:
     body = list(tree.body)
     if body and isinstance(body[-1], ast.Expr):
         last = body[-1]
@@ -190,7 +192,7 @@ def _compile_body(tree: ast.Module, namespace: MutableMapping[str, Any], filenam
     )
     kind = ast.AsyncFunctionDef if finder.found else ast.FunctionDef
     fn_def = kind(name="handler", args=args, body=body, decorator_list=[], returns=None)
-    if "type_params" in kind._fields:  # Python >= 3.12
+    if sys.version_info >= (3, 12):  # the field is new in 3.12
         fn_def.type_params = []
     ast.copy_location(fn_def, body[0])
     module = ast.Module(body=[fn_def], type_ignores=[])

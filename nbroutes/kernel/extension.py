@@ -169,7 +169,7 @@ def url(path: str = "", *, public: bool = False) -> str:
     from IPython import get_ipython
 
     shell = get_ipython()
-    kernel_state = getattr(shell, _STATE_ATTR, None)
+    kernel_state: KernelState | None = getattr(shell, _STATE_ATTR, None)
     if kernel_state is None or kernel_state.server is None:
         raise RuntimeError("nbroutes is not loaded: run %load_ext nbroutes first")
     return kernel_state.public_url(path) if public else kernel_state.local_url(path)
@@ -244,7 +244,7 @@ def state(shell: Any, *, consoles: ConsoleFactory | None = None) -> KernelState:
         setattr(shell, _STATE_ATTR, existing)
     elif consoles is not None and existing.consoles is not consoles:
         raise ValueError("this shell's nbroutes state exists already; its consoles are chosen when it is created")
-    return existing  # type: ignore[no-any-return]
+    return existing
 
 
 def route_tag_transformer(shell: Any) -> Any:
@@ -307,7 +307,7 @@ def load(shell: Any) -> None:
         databases.reopen_all()  # after %reload_ext: the databases the routes use work again
     if not any(getattr(t, "_nbroutes", False) for t in shell.input_transformers_cleanup):
         transform = route_tag_transformer(shell)
-        transform._nbroutes = True  # type: ignore[attr-defined]
+        transform._nbroutes = True
         shell.input_transformers_cleanup.append(transform)
     if kernel_state.post_run_cell is None:
         kernel_state.post_run_cell = _forget_unmarked_cells(shell)

@@ -6,12 +6,16 @@ traceback, and nothing is registered, so the route that was there keeps serving.
 
 from __future__ import annotations
 
+import argparse
 import sys
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar, cast
 
+from IPython.core import magic as ipython_magic
+from IPython.core import magic_arguments as ipython_magic_arguments
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.magic import Magics, magics_class
 
 from nbroutes.core.handlers import METHODS
 from nbroutes.core.paths import compile_pattern, example_path
@@ -22,6 +26,24 @@ from nbroutes.kernel.cells import compile_cell, parse_cell, run_and_take
 from nbroutes.kernel.extension import KernelState, current_cell, register_middleware
 
 __all__ = ["RouteMagics"]
+
+_Magic = TypeVar("_Magic", bound=Callable[..., Any])
+
+
+class _MagicDecorator(Protocol):
+    """A decorator that returns the magic it is given."""
+
+    def __call__(self, magic: _Magic, /) -> _Magic: ...
+
+
+# IPython types @cell_magic and @line_magic as returning the magic or a decorator (they take a name too);
+# used bare, as here, they return the magic. IPython.core.magic_arguments has no annotations: its
+# decorators record the arguments on the magic and return it unchanged.
+cell_magic = cast(_MagicDecorator, ipython_magic.cell_magic)
+line_magic = cast(_MagicDecorator, ipython_magic.line_magic)
+magic_arguments = cast(Callable[[], _MagicDecorator], ipython_magic_arguments.magic_arguments)
+argument = cast(Callable[..., _MagicDecorator], ipython_magic_arguments.argument)
+parse_argstring = cast(Callable[[Callable[..., Any], str], argparse.Namespace], ipython_magic_arguments.parse_argstring)
 
 
 def _parse_methods(text: str) -> frozenset[str]:
@@ -45,7 +67,7 @@ def _parse_limit(text: str, option: str) -> int | None:
         raise UsageError(f"%%route {option}: {exc}") from None
 
 
-def _print_table(rows: list[tuple[str, ...]]) -> None:
+def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -55,7 +77,9 @@ def _print_table(rows: list[tuple[str, ...]]) -> None:
 class RouteMagics(Magics):
     """Route cells and the commands that inspect and control the server."""
 
-    def __init__(self, shell: Any, state: KernelState) -> None:
+    shell: InteractiveShell  # Magics allows None; these magics are always made for a shell
+
+    def __init__(self, shell: InteractiveShell, state: KernelState) -> None:
         super().__init__(shell)
         #: This kernel's App, server and settings (not ``routes``: that is the ``%routes`` magic).
         self.state = state

@@ -218,7 +218,7 @@ def _notice(text: str, colour: str = _GREY) -> str:
     return f'<span style="color:{colour}">{html.escape(text)}</span>'
 
 
-class _Row(widgets.HBox):
+class _Row(widgets.HBox):  # type: ignore[misc]  # ipywidgets is untyped: its widgets are Any
     """One key/value row with its remove button."""
 
     def __init__(self, kind: str, key: str = "", value: str = "") -> None:
@@ -236,7 +236,7 @@ class _Row(widgets.HBox):
         super().close()
 
 
-class KeyValueRows(widgets.VBox):
+class KeyValueRows(widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its widgets are Any
     """Editable name/value rows (query parameters or headers) and a button that adds one."""
 
     def __init__(self, kind: str, pairs: Iterable[tuple[str, str]] = ()) -> None:
@@ -291,7 +291,7 @@ def _body_text(body: Any) -> str:
     return json.dumps(body, indent=2, ensure_ascii=False, default=str)
 
 
-class RequestWidget(PlainTextSummary, widgets.VBox):
+class RequestWidget(PlainTextSummary, widgets.VBox):  # type: ignore[misc]  # ipywidgets is untyped: its widgets are Any
     """A request form for this kernel's server, and the response it got: status, time, size, headers, body.
 
     ``await widget.send_request()`` sends the form's request from code and returns the RequestResult.
@@ -357,6 +357,7 @@ class RequestWidget(PlainTextSummary, widgets.VBox):
         self.curl_text = widgets.Textarea("", layout=widgets.Layout(width="100%", height="80px", display="none"))
 
         # Stable CSS classes, for browser tests and for users' own styles.
+        named: tuple[widgets.DOMWidget, ...]
         named = (self.method_input, self.path_input, self.send_button, self.body_input, self.status_html)
         named += (self.time_html, self.size_html, self.response_headers, self.body_box, self.body_html)
         named += (self.body_image, self.history_dropdown, self.replay_button, self.curl_button, self.curl_text)
@@ -447,6 +448,7 @@ class RequestWidget(PlainTextSummary, widgets.VBox):
         if result.error is not None:
             self._show_error(result.error)
             return result
+        assert base is not None  # else the error above is set
         self.status_html.value = _notice(f"Sending {request.label} …")
         await self._fetch(request, result, base)
         self._remember(request, result)

@@ -66,7 +66,7 @@ def current_kernel_loop() -> KernelLoop | None:
     try:
         from IPython import get_ipython
     except ImportError:
-        get_ipython = None  # type: ignore[assignment]
+        get_ipython = None
     shell = get_ipython() if get_ipython is not None else None
     recorded = getattr(getattr(shell, "_nbroutes_state", None), "loop", None)
     if recorded is not None:

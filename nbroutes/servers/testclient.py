@@ -1,12 +1,13 @@
-"""``TestClient``: the whole request pipeline in-process, with no socket.
+"""``TestClient`` and ``AsyncTestClient``: the whole request pipeline in-process, with no socket.
 
-From pytest (no event loop running) calls return the response directly::
+From pytest or a script (no event loop running) the synchronous client returns responses::
 
     client = TestClient(app)
     assert client.get("/api/hello").json() == {"hello": "world"}
 
-In a notebook cell, where the kernel's loop is already running, await them::
+In a notebook cell, where the kernel's loop is already running, the asynchronous one is awaited::
 
+    client = AsyncTestClient(app)
     r = await client.get("/api/hello")
 """
 
@@ -15,16 +16,20 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import uuid
-from collections.abc import Awaitable, Coroutine, Mapping, Sequence
-from typing import Any, TypeAlias
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 from urllib.parse import urlencode
 
 from nbroutes.core.app import App
 from nbroutes.core.datastructures import Headers
 from nbroutes.core.requests import Request, parse_cookie_header
 from nbroutes.core.responses import Response
+from nbroutes.errors import RunningLoopError
 
-__all__ = ["TestClient", "TestResponse"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack is 3.11+
+
+__all__ = ["AsyncTestClient", "RequestOptions", "TestClient", "TestResponse"]
 
 Params: TypeAlias = Mapping[str, Any] | Sequence[tuple[str, Any]] | None
 FileSpec: TypeAlias = bytes | str | tuple[str, bytes | str] | tuple[str, bytes | str, str]
@@ -64,14 +69,26 @@ class TestResponse:
         return f"<TestResponse {self.status_code} {self.headers.get('content-type', '')}>"
 
 
-class TestClient:
-    """Send requests to an ``App`` in-process.
+class RequestOptions(TypedDict, total=False):
+    """What a request takes besides its method and URL: ``params``, ``headers``, ``cookies`` and one body.
 
-    ``raise_server_exceptions=True`` re-raises a handler's exception instead of
-    returning its 500. Cookies the app sets are kept and sent back, as a browser would.
+    The body is ``json`` (sent as JSON), ``data`` (a mapping is a form; with ``files``, a multipart form),
+    or ``content`` (bytes or text as they are).
     """
 
-    __test__ = False
+    params: Params
+    headers: Mapping[str, str] | None
+    cookies: Mapping[str, str] | None
+    json: Any
+    data: Mapping[str, Any] | str | bytes | None
+    files: Mapping[str, FileSpec] | None
+    content: bytes | str | None
+
+
+class _Client:
+    """What both clients share: building requests, the cookie jar, and sending through the App."""
+
+    __test__ = False  # not a pytest test class
 
     def __init__(
         self, app: App, *, raise_server_exceptions: bool = False, base_headers: Mapping[str, str] | None = None
@@ -80,11 +97,6 @@ class TestClient:
         self.raise_server_exceptions = raise_server_exceptions
         self.base_headers = dict(base_headers or {})
         self.cookies: dict[str, str] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def request(self, method: str, url: str, **options: Any) -> Any:
-        """Send a request (options as ``build_request``): a TestResponse, or an awaitable of one in a running loop."""
-        return self._run(self._send(self.build_request(method, url, **options)))
 
     def build_request(
         self,
@@ -141,17 +153,45 @@ class TestClient:
                 self.cookies.pop(name, None)
         return result
 
-    def _run(self, coro: Coroutine[Any, Any, TestResponse]) -> TestResponse | Awaitable[TestResponse]:
+
+class TestClient(_Client):
+    """Send requests to an ``App`` in-process, and return the responses: for tests and scripts.
+
+    ``raise_server_exceptions=True`` re-raises a handler's exception instead of
+    returning its 500. Cookies the app sets are kept and sent back, as a browser would.
+    It runs the App on an event loop of its own, so it cannot be called where one is
+    already running, as in a notebook cell: ``AsyncTestClient`` is the client there.
+    """
+
+    def __init__(
+        self, app: App, *, raise_server_exceptions: bool = False, base_headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(app, raise_server_exceptions=raise_server_exceptions, base_headers=base_headers)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def request(self, method: str, url: str, **options: Unpack[RequestOptions]) -> TestResponse:
+        """Send a request and return the response.
+
+        Raises RunningLoopError when an event loop is running in this thread (use ``AsyncTestClient``).
+        """
+        loop = self._own_loop()
+        return loop.run_until_complete(self._send(self.build_request(method, url, **options)))
+
+    def _own_loop(self) -> asyncio.AbstractEventLoop:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             if self._loop is None or self._loop.is_closed():
                 self._loop = asyncio.new_event_loop()
-            return self._loop.run_until_complete(coro)
-        return coro  # inside a running loop (a notebook cell): the caller awaits it
+            return self._loop
+        raise RunningLoopError(
+            "TestClient waits for each response, which it cannot do inside a running event loop (a notebook "
+            "cell runs in the kernel's). Use AsyncTestClient there: client = AsyncTestClient(app), then "
+            "r = await client.get(...)"
+        )
 
     def close(self) -> None:
-        """Close the private event loop used outside a running loop."""
+        """Close the client's own event loop."""
         if self._loop is not None and not self._loop.is_closed():
             self._loop.close()
 
@@ -161,29 +201,68 @@ class TestClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def get(self, url: str, **kwargs: Any) -> Any:
+    def get(self, url: str, **kwargs: Unpack[RequestOptions]) -> TestResponse:
         return self.request("GET", url, **kwargs)
 
-    def head(self, url: str, **kwargs: Any) -> Any:
+    def head(self, url: str, **kwargs: Unpack[RequestOptions]) -> TestResponse:
         return self.request("HEAD", url, **kwargs)
 
-    def options(self, url: str, **kwargs: Any) -> Any:
+    def options(self, url: str, **kwargs: Unpack[RequestOptions]) -> TestResponse:
         return self.request("OPTIONS", url, **kwargs)
 
-    def post(self, url: str, **kwargs: Any) -> Any:
+    def post(self, url: str, **kwargs: Unpack[RequestOptions]) -> TestResponse:
         return self.request("POST", url, **kwargs)
 
-    def put(self, url: str, **kwargs: Any) -> Any:
+    def put(self, url: str, **kwargs: Unpack[RequestOptions]) -> TestResponse:
         return self.request("PUT", url, **kwargs)
 
-    def patch(self, url: str, **kwargs: Any) -> Any:
+    def patch(self, url: str, **kwargs: Unpack[RequestOptions]) -> TestResponse:
         return self.request("PATCH", url, **kwargs)
 
-    def delete(self, url: str, **kwargs: Any) -> Any:
+    def delete(self, url: str, **kwargs: Unpack[RequestOptions]) -> TestResponse:
         return self.request("DELETE", url, **kwargs)
 
 
-def _pairs(items: Mapping[str, Any] | Sequence[tuple[str, Any]]) -> Any:
+class AsyncTestClient(_Client):
+    """Send requests to an ``App`` in-process, on the running event loop: await each one.
+
+    The client for a notebook cell, where the kernel's loop runs, and for async tests.
+    ``raise_server_exceptions`` and the cookie jar are as in ``TestClient``.
+    """
+
+    async def request(self, method: str, url: str, **options: Unpack[RequestOptions]) -> TestResponse:
+        """Send a request and return the response."""
+        return await self._send(self.build_request(method, url, **options))
+
+    async def __aenter__(self) -> AsyncTestClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def get(self, url: str, **kwargs: Unpack[RequestOptions]) -> TestResponse:
+        return await self.request("GET", url, **kwargs)
+
+    async def head(self, url: str, **kwargs: Unpack[RequestOptions]) -> TestResponse:
+        return await self.request("HEAD", url, **kwargs)
+
+    async def options(self, url: str, **kwargs: Unpack[RequestOptions]) -> TestResponse:
+        return await self.request("OPTIONS", url, **kwargs)
+
+    async def post(self, url: str, **kwargs: Unpack[RequestOptions]) -> TestResponse:
+        return await self.request("POST", url, **kwargs)
+
+    async def put(self, url: str, **kwargs: Unpack[RequestOptions]) -> TestResponse:
+        return await self.request("PUT", url, **kwargs)
+
+    async def patch(self, url: str, **kwargs: Unpack[RequestOptions]) -> TestResponse:
+        return await self.request("PATCH", url, **kwargs)
+
+    async def delete(self, url: str, **kwargs: Unpack[RequestOptions]) -> TestResponse:
+        return await self.request("DELETE", url, **kwargs)
+
+
+def _pairs(items: Mapping[str, Any] | Sequence[tuple[str, Any]]) -> Iterator[tuple[str, str]]:
     pairs = items.items() if isinstance(items, Mapping) else items
     for key, value in pairs:
         if isinstance(value, (list, tuple)):

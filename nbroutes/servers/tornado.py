@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
+import http.client
 import logging
 import socket
 import time
@@ -148,7 +149,7 @@ class _Exchange(httputil.HTTPMessageDelegate):
         if "Date" not in headers:
             headers["Date"] = http_date()
         status = response.status
-        start_line = httputil.ResponseStartLine("HTTP/1.1", status, httputil.responses.get(status, "Unknown"))
+        start_line = httputil.ResponseStartLine("HTTP/1.1", status, http.client.responses.get(status, "Unknown"))
         connection = self.connection
         sent = len(response.body)
         try:
@@ -163,7 +164,7 @@ class _Exchange(httputil.HTTPMessageDelegate):
             pass
         except Exception as exc:  # noqa: BLE001 - a stream that raised after its headers went out
             console_for(request).error(f"{request.method} {request.url}: the response stream raised {exc!r}", exc)
-            connection.close()  # the client sees the chunked body end early, rather than waiting forever
+            connection.close()  # type: ignore[attr-defined]  # an HTTP1Connection has close(); the client sees the chunked body end early, rather than waiting forever
         if self.observer is not None:
             try:
                 self.observer(request, response, time.perf_counter() - start, sent)

@@ -1,5 +1,5 @@
 """Handlers at run time in a real kernel: crashes, output under the route's cell, async handlers, body limits,
-and the TestClient from a cell.
+and the test clients from a cell.
 
 One kernel serves the module; every test uses its own paths and cell ids.
 """
@@ -157,20 +157,35 @@ def test_body_limit(kernel: Kernel) -> None:
     assert kernel.request("POST", "/api/up", b"abc", octets).json() == {"size": 3}
 
 
-# -- 12. the TestClient from a cell ---------------------------------------------------------
+# -- 12. the test clients from a cell ------------------------------------------------------
 
 
-def test_test_client_from_a_notebook_cell(kernel: Kernel) -> None:
+def test_async_test_client_from_a_notebook_cell(kernel: Kernel) -> None:
     kernel.ok(
         '%%route /api/users/[id]\ndef GET(req, res):\n    return {"id": req.query["id"], "name": "Ada"}',
         {"cellId": "users"},
     )
     cell = kernel.ok(
-        "from nbroutes.testing import TestClient\n"
+        "from nbroutes.testing import AsyncTestClient\n"
         "import nbroutes.kernel.extension as k\n"
-        "c = TestClient(k.state(get_ipython()).app)\n"
+        "c = AsyncTestClient(k.state(get_ipython()).app)\n"
         "r = await c.get('/api/users/5')\n"
         "print(r.status_code, r.json())\n"
     )
     assert cell.stdout == "200 {'id': '5', 'name': 'Ada'}\n"
     assert cell.stderr == ""
+
+
+def test_the_synchronous_test_client_in_a_cell_says_to_use_the_async_one(kernel: Kernel) -> None:
+    # A cell runs in the kernel's loop, which TestClient cannot block on to wait for a response.
+    kernel.ok("%%route /api/sync-client\ndef GET(req):\n    return {'ok': True}", {"cellId": "sync-client"})
+    cell = kernel.execute(
+        "from nbroutes.testing import TestClient\n"
+        "import nbroutes.kernel.extension as k\n"
+        "c = TestClient(k.state(get_ipython()).app)\n"
+        "c.get('/api/sync-client')\n"
+    )
+    assert cell.status == "error"
+    assert cell.error is not None and cell.error["ename"] == "RunningLoopError"
+    assert "Use AsyncTestClient there: client = AsyncTestClient(app)" in cell.error["evalue"]
+    assert kernel.get("/api/sync-client").json() == {"ok": True}  # the route and server are unharmed

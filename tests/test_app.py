@@ -41,7 +41,7 @@ class RecordingConsole(Console):
 def add_cell(app, pattern, source, namespace=None, **options):
     """Register a route cell as the notebook does: compile it, then add its endpoints."""
     compiled = compile_cell(source, {} if namespace is None else namespace)
-    app.add(pattern, compiled.endpoints, form=compiled.form, **options)
+    app.add(pattern, compiled.endpoints, **options)
     return compiled
 
 
@@ -342,7 +342,7 @@ def test_body_form_does_not_run_at_registration():
     assert compiled.form == "body"
     assert namespace["calls"] == []
     local = App()
-    local.add("/api/run", compiled.endpoints, form=compiled.form)
+    local.add("/api/run", compiled.endpoints)
     with TestClient(local) as c:
         assert c.get("/api/run").json() == {"n": 1}
         assert c.get("/api/run").json() == {"n": 2}
@@ -377,7 +377,7 @@ def test_body_form_with_await_is_async():
     compiled = compile_cell("import asyncio\nawait asyncio.sleep(0)\n{'async': True}", {})
     assert compiled.endpoints["*"].is_async
     local = App()
-    local.add("/api/a", compiled.endpoints, form=compiled.form)
+    local.add("/api/a", compiled.endpoints)
     with TestClient(local) as c:
         assert c.get("/api/a").json() == {"async": True}
 
@@ -446,7 +446,7 @@ def test_line_offset_shifts_the_syntax_error_line():
 def test_line_offset_shifts_traceback_lines(offset):
     local = App()
     compiled = compile_cell("def GET(req):\n    raise ValueError('boom')\n", {}, "<cell>", line_offset=offset)
-    local.add("/api/x", compiled.endpoints, form=compiled.form, console=RecordingConsole())
+    local.add("/api/x", compiled.endpoints, console=RecordingConsole())
     with TestClient(local, raise_server_exceptions=True) as c, pytest.raises(ValueError) as info:
         c.get("/api/x")
     frame = traceback.extract_tb(info.value.__traceback__)[-1]

@@ -45,7 +45,7 @@ def DELETE(req, res):
     res.status(204).end()
 """
     compiled = compile_cell(cell, namespace)
-    app.add("/api/users/[id]", compiled.endpoints, form=compiled.form)
+    app.add("/api/users/[id]", compiled.endpoints)
     return TestClient(app)
 
 

@@ -125,7 +125,6 @@ class App:
         body_limit: int | str | None = DEFAULT_BODY_LIMIT,
         response_limit: int | str = DEFAULT_RESPONSE_LIMIT,
         console: Console | None = None,
-        form: str = "method",
         max_fields: int = DEFAULT_MAX_FIELDS,
         max_files: int = DEFAULT_MAX_FILES,
     ) -> tuple[Route, list[Route]]:
@@ -152,7 +151,6 @@ class App:
             max_files=max_files,
             response_limit=parse_size(response_limit),
             console=console or Console(compiled.text),
-            form=form,
             only=only,
         )
         displaced = self.router.set(route.owner, [route])

@@ -42,7 +42,6 @@ class Route:
     max_files: int = DEFAULT_MAX_FILES
     response_limit: int = DEFAULT_RESPONSE_LIMIT
     console: Console = field(default_factory=Console)
-    form: str = "method"
     #: How people know the owner, e.g. "In [3]"; set by the notebook adapter.
     label: str = ""
     #: Methods named on the magic line; None means every method the endpoints allow.

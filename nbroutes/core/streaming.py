@@ -16,7 +16,7 @@ from typing import Any, cast
 from nbroutes.core.responses import TEXT_TYPE, Response, dumps
 from nbroutes.errors import StreamError
 
-__all__ = ["is_stream", "stream_response", "sse", "ChunkQueue", "StreamError", "cancels_this_task"]
+__all__ = ["stream_response", "sse", "ChunkQueue", "StreamError", "cancels_this_task"]
 
 
 def cancels_this_task(exc: BaseException) -> bool:
@@ -33,11 +33,6 @@ def cancels_this_task(exc: BaseException) -> bool:
         return False
     cancelling = getattr(task, "cancelling", None)
     return cancelling is None or cancelling() > 0
-
-
-def is_stream(value: Any) -> bool:
-    """True for generators and async generators (what a handler returns to stream)."""
-    return inspect.isgenerator(value) or inspect.isasyncgen(value)
 
 
 def chunk_bytes(chunk: Any) -> bytes:

@@ -156,7 +156,6 @@ class RouteMagics(Magics):
                 body_limit=body_limit,
                 response_limit=response_limit,
                 console=console,
-                form=compiled.form,
             )
         except (RouteConflictError, SignatureError) as exc:
             raise UsageError(f"%%route {pattern.text}: {exc}") from None

@@ -7,11 +7,11 @@ import http.client
 import time
 
 import pytest
-import test_server
 
 from nbroutes import App, sse
 from nbroutes.servers.tornado import Server
 from nbroutes.testing import TestClient
+from tests.servers import test_tornado as test_server
 
 loop = test_server.loop  # the fixture: an asyncio loop in a background thread
 on_loop = test_server.on_loop

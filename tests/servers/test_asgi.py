@@ -425,7 +425,7 @@ def test_from_env(monkeypatch, tmp_path):
 
 # -- a notebook, in-process ------------------------------------------------------------
 
-NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).parents[2] / "notebooks"
 
 
 @pytest.fixture
@@ -845,7 +845,7 @@ def test_uvicorn_root_path_behind_a_proxy_that_strips_it(servers):
 
 
 def test_the_deploy_docs_name_what_exists():
-    docs = (Path(__file__).parent.parent / "docs" / "deploy.md").read_text()
+    docs = (Path(__file__).parents[2] / "docs" / "deploy.md").read_text()
     named = set(re.findall(r"nbroutes\.asgi[:.]([a-z_]+)", docs))
     assert named == {"app", "from_env"}
     assert all(callable(getattr(nbroutes.asgi, name)) for name in named)

@@ -6,11 +6,11 @@ import http.client
 import json
 
 import pytest
-import test_server
 from pydantic import BaseModel
 
 from nbroutes import App, HTTPException, cors, require_token
 from nbroutes.servers.tornado import Server
+from tests.servers import test_tornado as test_server
 
 loop = test_server.loop  # the fixture: an asyncio loop in a background thread
 on_loop = test_server.on_loop

@@ -25,8 +25,8 @@ import pytest
 from nbroutes.errors import KernelGatewayNotebookError
 from nbroutes.headless.kernelgateway import NotebookKernel, build_app, is_kernel_gateway_notebook, swagger_document
 
-NOTEBOOKS = Path(__file__).parent / "kg_notebooks"
-REPO = Path(__file__).parent.parent
+NOTEBOOKS = Path(__file__).parents[1] / "kg_notebooks"
+REPO = Path(__file__).parents[2]
 HOST = "127.0.0.1"
 START_TIMEOUT = 45
 IN_CI = os.environ.get("CI", "").lower() == "true"

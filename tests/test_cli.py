@@ -133,6 +133,7 @@ def copy(name: str, tmp_path: Path) -> Path:
     return Path(shutil.copy(NOTEBOOKS / name, tmp_path / name))
 
 
+@pytest.mark.subprocess
 def test_serve_quickstart_answers_as_the_kernel_does(tmp_path: Path) -> None:
     with serve(copy("quickstart.ipynb", tmp_path)) as served:
         assert request(served.port, "GET", "/api/users/42")[::2] == (200, {"id": "42", "name": "Ada"})
@@ -152,6 +153,7 @@ def test_serve_quickstart_answers_as_the_kernel_does(tmp_path: Path) -> None:
     assert "Traceback" not in served.output  # the notebook's own 500 demo is its cell output, not a log line
 
 
+@pytest.mark.subprocess
 def test_serve_todo_api_on_sqlite(tmp_path: Path) -> None:
     with serve(copy("todo-api.ipynb", tmp_path), "--no-access-log") as served:
         status, headers, body = request(served.port, "POST", "/api/todos", {"title": "Ship serve"})
@@ -165,6 +167,7 @@ def test_serve_todo_api_on_sqlite(tmp_path: Path) -> None:
     assert " GET /api/todos/stats " not in served.output
 
 
+@pytest.mark.subprocess
 def test_a_broken_notebook_exits_1_naming_the_cell(tmp_path: Path) -> None:
     notebook = write(
         tmp_path / "broken.ipynb", "%load_ext nbroutes", "%%route /api/ok\n'ok'", "settings = {}\nsettings['missing']"
@@ -197,6 +200,7 @@ def test_routes_lists_methods_pattern_and_cell_and_honours_the_skip_tag(tmp_path
     ]
 
 
+@pytest.mark.subprocess
 def test_openapi_prints_the_document(tmp_path: Path) -> None:
     notebook = copy("todo-api.ipynb", tmp_path)
     compact = subprocess.run(
@@ -214,6 +218,7 @@ def test_openapi_prints_the_document(tmp_path: Path) -> None:
     assert json.loads(pretty.stdout) == document and '\n  "paths": {' in pretty.stdout
 
 
+@pytest.mark.subprocess
 def test_serve_serves_the_document_openapi_prints(tmp_path: Path) -> None:
     notebook = copy("todo-api.ipynb", tmp_path)
     printed = subprocess.run(
@@ -232,6 +237,7 @@ def test_serve_serves_the_document_openapi_prints(tmp_path: Path) -> None:
 DOCS_PATHS = ("/_nbroutes/openapi.json", "/_nbroutes/docs", "/_nbroutes/docs/swagger-ui.css")
 
 
+@pytest.mark.subprocess
 def test_serve_no_docs_answers_404_under_the_prefix_and_keeps_it_after_a_reload(tmp_path: Path) -> None:
     notebook = write(tmp_path / "api.ipynb", "%load_ext nbroutes", "%%route /api/version\n{'version': 1}")
     with serve(notebook, "--no-docs", "--reload") as served:
@@ -273,6 +279,7 @@ def test_help_exits_0(capsys: Any) -> None:
     assert "--workers" in capsys.readouterr().out
 
 
+@pytest.mark.subprocess
 def test_a_taken_port_exits_1(tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = str(taken.getsockname()[1])
@@ -296,6 +303,7 @@ def test_every_command_and_option_is_documented() -> None:
             assert option == "--help" or option in text, f"{name} {option}"
 
 
+@pytest.mark.subprocess
 def test_reload_swaps_the_routes_and_keeps_them_when_the_new_version_fails(tmp_path: Path) -> None:
     notebook = write(tmp_path / "api.ipynb", "%load_ext nbroutes", "%%route /api/version\n{'version': 1}")
     with serve(notebook, "--reload") as served:
@@ -325,6 +333,7 @@ WORKER_NOTEBOOK = (
 )
 
 
+@pytest.mark.subprocess
 def test_workers_share_the_port_and_drain_on_sigterm(tmp_path: Path) -> None:
     notebook = write(tmp_path / "api.ipynb", *WORKER_NOTEBOOK)
     with serve(notebook, "--workers", "2") as served:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+pytestmark = [pytest.mark.subprocess, pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")]
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -345,6 +345,7 @@ def test_a_notebook_in_another_language_is_left_to_kernel_gateway(tmp_path: Path
         build_app(nb, None, directory=tmp_path)
 
 
+@pytest.mark.subprocess
 def test_a_failing_startup_cell_stops_the_start_and_leaves_the_environment_as_it_was(
     tmp_path: Path,
 ) -> None:
@@ -372,6 +373,7 @@ def test_a_failing_startup_cell_stops_the_start_and_leaves_the_environment_as_it
     assert (tmp_path / "here.txt").exists()  # the cells ran in the notebook's directory
 
 
+@pytest.mark.subprocess
 def test_a_long_running_server_keeps_a_bounded_history(tmp_path: Path) -> None:
     """A cell runs per request; what IPython keeps of each (In, Out, _iN, _N) must not grow without end."""
     script = (

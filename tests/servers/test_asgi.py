@@ -783,6 +783,7 @@ def todo_requests(port):
     return answers
 
 
+@pytest.mark.subprocess
 def test_the_todo_notebook_under_uvicorn_answers_as_under_tornado(todo_notebook):
     here = todo_notebook.parent
     (here / "tornado_main.py").write_text(TORNADO_MAIN)
@@ -802,6 +803,7 @@ def test_the_todo_notebook_under_uvicorn_answers_as_under_tornado(todo_notebook)
     assert stats == {"total": 3, "done": 1, "open": 2}
 
 
+@pytest.mark.subprocess
 def test_the_todo_notebook_with_two_uvicorn_workers(todo_notebook):
     env = {"NBROUTES_NOTEBOOK": todo_notebook.name}  # relative to uvicorn's directory
     with uvicorn("nbroutes.asgi:from_env", todo_notebook.parent, "--factory", "--workers", "2", env=env) as port:
@@ -820,6 +822,7 @@ def test_the_todo_notebook_with_two_uvicorn_workers(todo_notebook):
     assert json.loads(stats)["total"] == len(titles)
 
 
+@pytest.mark.subprocess
 def test_a_failing_cell_stops_uvicorn_at_startup_and_names_the_cell(todo_notebook):
     notebook = json.loads(todo_notebook.read_text())
     position = [i for i, cell in enumerate(notebook["cells"]) if cell["cell_type"] == "code"][2]

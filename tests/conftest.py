@@ -9,6 +9,7 @@ run, so a test missing its mark cannot hide in the fast run.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 from collections.abc import Iterator
@@ -56,6 +57,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for fixture in getattr(item, "fixturenames", ()):
             for mark in FIXTURE_MARKS.get(fixture, ()):
                 item.add_marker(mark)
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """An asyncio loop running in a background thread, as the kernel's loop runs beside the test."""
+    from tests.support import background_loop
+
+    with background_loop() as running:
+        yield running
 
 
 # -- the fast-run guard ------------------------------------------------------------------------

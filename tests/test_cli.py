@@ -27,6 +27,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from nbroutes.cli import build_parser, main
 from nbroutes.core.app import App
 from nbroutes.servers.tornado import Server
+from tests.support import stop_process
 
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 ROOT = Path(__file__).parent.parent
@@ -103,16 +104,7 @@ def serve(notebook: Path, *options: str, ready: bool = True) -> Iterator[Served]
             served.port = int(served.wait_for(r"serving \S+ on http://127\.0\.0\.1:(\d+)").group(1))
         yield served
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        stop_process(proc, 15)
 
 
 def request(port: int, method: str, path: str, body: Any = None) -> tuple[int, dict[str, str], Any]:

@@ -11,10 +11,7 @@ import pytest
 from nbroutes import App, sse
 from nbroutes.servers.tornado import Server
 from nbroutes.testing import TestClient
-from tests.servers import test_tornado as test_server
-
-loop = test_server.loop  # the fixture: an asyncio loop in a background thread
-on_loop = test_server.on_loop
+from tests.support import on_loop
 
 app = App()
 released = asyncio.Event()

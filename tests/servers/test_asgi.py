@@ -19,6 +19,7 @@ import pytest
 import nbroutes.asgi
 from nbroutes import App
 from nbroutes.asgi import ASGIApp, from_env
+from tests.support import free_port, stop_process, wait_for_port
 
 JSON = "application/json; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
@@ -600,25 +601,6 @@ asyncio.run(main())
 """
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(process, port, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited: {process.stderr.read().decode()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return port
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {port} after {timeout}s")
-
-
 @contextlib.contextmanager
 def serving(args, cwd, env=None):
     """A server in a subprocess; stopped (and its pipes closed) afterwards."""
@@ -629,14 +611,7 @@ def serving(args, cwd, env=None):
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        process.stdout.close()
-        process.stderr.close()
+        stop_process(process)
 
 
 @contextlib.contextmanager

@@ -10,10 +10,7 @@ from pydantic import BaseModel
 
 from nbroutes import App, HTTPException, cors, require_token
 from nbroutes.servers.tornado import Server
-from tests.servers import test_tornado as test_server
-
-loop = test_server.loop  # the fixture: an asyncio loop in a background thread
-on_loop = test_server.on_loop
+from tests.support import on_loop
 
 app = App()
 

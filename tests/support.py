@@ -239,14 +239,16 @@ class JupyterServer:
     def runtime_dir(self) -> Path:
         return self.dirs["runtime"]
 
-    def request(self, method: str, path: str, body: Any = None, timeout: float = 10) -> HTTPResult:
+    def request(
+        self, method: str, path: str, body: Any = None, timeout: float = 10, headers: dict[str, str] | None = None
+    ) -> HTTPResult:
         """``path`` (absolute, base URL included) on the server's port with the token; ``body`` is sent as JSON."""
-        headers = {"Authorization": f"token {self.token}"}
+        lines = {"Authorization": f"token {self.token}", **(headers or {})}
         data = None
         if body is not None:
             data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        return http_request(self.port, method, path, data, headers, timeout)
+            lines.setdefault("Content-Type", "application/json")
+        return http_request(self.port, method, path, data, lines, timeout)
 
     def api(self, method: str, path: str, body: Any = None, timeout: float = 10) -> tuple[int, Any]:
         """The REST API at ``<base_url>api/<path>``: (status, parsed JSON or None)."""

@@ -1,4 +1,4 @@
-# The two commands of the README: `make run` and `make test`.
+# The two commands of the README: `make run` and `make test` (and `make test-fast` while you work).
 # Everything goes into .venv, created on first use; Debian packages come from apt-get.
 
 PYTHON   ?= python3
@@ -10,7 +10,7 @@ APT      := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 # The browser tests drive Debian's Chromium through Playwright; Playwright never downloads a browser here.
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-fast lint bench clean
 
 # The venv; on Debian `python3 -m venv` needs the python3-venv package.
 $(BIN)/python:
@@ -41,6 +41,15 @@ test: $(VENV)/.test-installed | $(CHROMIUM)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The tests that start nothing (no kernel, process or browser); NBROUTES_FAST_GUARD fails one that does.
+FAST := not kernel and not subprocess and not browser and not reliability
+
+## test-fast: install the test extras and run ruff, lint-imports and the in-process tests (seconds)
+test-fast: $(VENV)/.test-installed
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	NBROUTES_FAST_GUARD=1 $(BIN)/python -m pytest -q -m "$(FAST)" $(PYTEST_ARGS)
 
 ## bench: the throughput benchmarks (wrk from Debian's packages; FastAPI and uvicorn for the comparison)
 bench: $(VENV)/.test-installed

@@ -70,7 +70,7 @@ def with_default_connections(argv: list[str] | None) -> list[str]:
 
 
 def environment(tmp: Path) -> dict[str, str]:
-    """This environment with Jupyter's and IPython's directories in ``tmp``, as tests/test_kernelgateway.py does."""
+    """This environment with Jupyter's and IPython's dirs in ``tmp``, as tests/headless/test_kernelgateway.py does."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     for name in ("JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR", "IPYTHONDIR"):
         env[name] = str(tmp / name.lower())

@@ -27,6 +27,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from nbroutes.cli import build_parser, main
 from nbroutes.core.app import App
 from nbroutes.servers.tornado import Server
+from tests.support import stop_process
 
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 ROOT = Path(__file__).parent.parent
@@ -103,16 +104,7 @@ def serve(notebook: Path, *options: str, ready: bool = True) -> Iterator[Served]
             served.port = int(served.wait_for(r"serving \S+ on http://127\.0\.0\.1:(\d+)").group(1))
         yield served
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        stop_process(proc, 15)
 
 
 def request(port: int, method: str, path: str, body: Any = None) -> tuple[int, dict[str, str], Any]:
@@ -133,6 +125,7 @@ def copy(name: str, tmp_path: Path) -> Path:
     return Path(shutil.copy(NOTEBOOKS / name, tmp_path / name))
 
 
+@pytest.mark.subprocess
 def test_serve_quickstart_answers_as_the_kernel_does(tmp_path: Path) -> None:
     with serve(copy("quickstart.ipynb", tmp_path)) as served:
         assert request(served.port, "GET", "/api/users/42")[::2] == (200, {"id": "42", "name": "Ada"})
@@ -152,6 +145,7 @@ def test_serve_quickstart_answers_as_the_kernel_does(tmp_path: Path) -> None:
     assert "Traceback" not in served.output  # the notebook's own 500 demo is its cell output, not a log line
 
 
+@pytest.mark.subprocess
 def test_serve_todo_api_on_sqlite(tmp_path: Path) -> None:
     with serve(copy("todo-api.ipynb", tmp_path), "--no-access-log") as served:
         status, headers, body = request(served.port, "POST", "/api/todos", {"title": "Ship serve"})
@@ -165,6 +159,7 @@ def test_serve_todo_api_on_sqlite(tmp_path: Path) -> None:
     assert " GET /api/todos/stats " not in served.output
 
 
+@pytest.mark.subprocess
 def test_a_broken_notebook_exits_1_naming_the_cell(tmp_path: Path) -> None:
     notebook = write(
         tmp_path / "broken.ipynb", "%load_ext nbroutes", "%%route /api/ok\n'ok'", "settings = {}\nsettings['missing']"
@@ -197,6 +192,7 @@ def test_routes_lists_methods_pattern_and_cell_and_honours_the_skip_tag(tmp_path
     ]
 
 
+@pytest.mark.subprocess
 def test_openapi_prints_the_document(tmp_path: Path) -> None:
     notebook = copy("todo-api.ipynb", tmp_path)
     compact = subprocess.run(
@@ -214,6 +210,7 @@ def test_openapi_prints_the_document(tmp_path: Path) -> None:
     assert json.loads(pretty.stdout) == document and '\n  "paths": {' in pretty.stdout
 
 
+@pytest.mark.subprocess
 def test_serve_serves_the_document_openapi_prints(tmp_path: Path) -> None:
     notebook = copy("todo-api.ipynb", tmp_path)
     printed = subprocess.run(
@@ -232,6 +229,7 @@ def test_serve_serves_the_document_openapi_prints(tmp_path: Path) -> None:
 DOCS_PATHS = ("/_nbroutes/openapi.json", "/_nbroutes/docs", "/_nbroutes/docs/swagger-ui.css")
 
 
+@pytest.mark.subprocess
 def test_serve_no_docs_answers_404_under_the_prefix_and_keeps_it_after_a_reload(tmp_path: Path) -> None:
     notebook = write(tmp_path / "api.ipynb", "%load_ext nbroutes", "%%route /api/version\n{'version': 1}")
     with serve(notebook, "--no-docs", "--reload") as served:
@@ -273,6 +271,7 @@ def test_help_exits_0(capsys: Any) -> None:
     assert "--workers" in capsys.readouterr().out
 
 
+@pytest.mark.subprocess
 def test_a_taken_port_exits_1(tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = str(taken.getsockname()[1])
@@ -296,6 +295,7 @@ def test_every_command_and_option_is_documented() -> None:
             assert option == "--help" or option in text, f"{name} {option}"
 
 
+@pytest.mark.subprocess
 def test_reload_swaps_the_routes_and_keeps_them_when_the_new_version_fails(tmp_path: Path) -> None:
     notebook = write(tmp_path / "api.ipynb", "%load_ext nbroutes", "%%route /api/version\n{'version': 1}")
     with serve(notebook, "--reload") as served:
@@ -325,6 +325,7 @@ WORKER_NOTEBOOK = (
 )
 
 
+@pytest.mark.subprocess
 def test_workers_share_the_port_and_drain_on_sigterm(tmp_path: Path) -> None:
     notebook = write(tmp_path / "api.ipynb", *WORKER_NOTEBOOK)
     with serve(notebook, "--workers", "2") as served:

@@ -12,14 +12,13 @@ compares that key (model ids are random) but does compare the text.
 
 To store the outputs again after changing a notebook or what nbroutes prints:
 
-    .venv/bin/python tests/test_notebooks_nbval.py
+    .venv/bin/python -m tests.test_notebooks_nbval
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,17 +26,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import free_port
+
+pytestmark = [pytest.mark.subprocess, pytest.mark.kernel]  # a child pytest, whose nbval starts kernels
+
 ROOT = Path(__file__).parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
 WIDGET = "application/vnd.jupyter.widget-view+json"
 TIMEOUT = 50  # seconds for one notebook's nbval run, kernel start included
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def kernel_env(port: int) -> dict[str, str]:

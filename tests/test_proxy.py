@@ -18,19 +18,15 @@ import json
 import os
 import queue
 import re
-import secrets
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.client import HTTPConnection
-from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import pytest
+
+from tests.support import HTTPResult, JupyterServer, jupyter_server, unavailable
 
 HOST = "127.0.0.1"
 PREFIX = "/user/ada/"
@@ -38,61 +34,36 @@ START_TIMEOUT = 45  # until the server answers /api/status, and until the kernel
 EXECUTE_TIMEOUT = 30
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
 @dataclass
 class Hub:
     """A ``jupyter server`` laid out as on Binder, and a kernel it started (``kc``: a BlockingKernelClient)."""
 
-    port: int
-    token: str
-    nbroutes_port: int
-    runtime_dir: Path
-    log: Path
-    process: subprocess.Popen[bytes] = field(repr=False)
+    server: JupyterServer
     kernel_id: str = ""
     kc: Any = None
     #: What ``%load_ext nbroutes`` printed.
     load_output: str = ""
 
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def nbroutes_port(self) -> int:
+        return self.server.nbroutes_port
+
     def request(
         self, method: str, path: str, body: Any = None, timeout: float = 10, headers: dict[str, str] | None = None
-    ) -> Reply:
+    ) -> HTTPResult:
         """``path`` (absolute, with the base URL) on the Jupyter server's port, with the token in a header."""
-        conn = HTTPConnection(HOST, self.port, timeout=timeout)
-        try:
-            headers = {"Authorization": f"token {self.token}", **(headers or {})}
-            data = None
-            if body is not None:
-                data = json.dumps(body).encode()
-                headers["Content-Type"] = "application/json"
-            conn.request(method, path, body=data, headers=headers)
-            response = conn.getresponse()
-            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
-        finally:
-            conn.close()
+        return self.server.request(method, path, body, timeout, headers)
 
     def proxied(self, path: str) -> str:
         """The path a browser uses for nbroutes' ``path``: ``/user/ada/proxy/<port>/api/...``."""
         return f"{PREFIX}proxy/{self.nbroutes_port}{path}"
 
     def log_tail(self, lines: int = 60) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return self.server.log_tail(lines)
 
     def execute(self, code: str) -> str:
         """Run ``code`` in the kernel; returns the text it showed (streams and text/plain). Fails on an error."""
@@ -116,35 +87,15 @@ class Hub:
         return text
 
 
-def _missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; install with: .venv/bin/pip install -e '.[test]'", pytrace=False)
-    pytest.skip(reason)
-
-
-def _wait_for_server(hub: Hub) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        if hub.process.poll() is not None:
-            pytest.fail(f"jupyter server exited with {hub.process.returncode}:\n{hub.log_tail()}", pytrace=False)
-        try:
-            if hub.request("GET", f"{PREFIX}api/status", timeout=2).status == 200:
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"jupyter server not up in {START_TIMEOUT}s:\n{hub.log_tail()}", pytrace=False)
-        time.sleep(0.2)
-
-
 def _start_kernel(hub: Hub) -> None:
     from jupyter_client import BlockingKernelClient
 
     reply = hub.request("POST", f"{PREFIX}api/kernels", {"name": "python3"}, timeout=START_TIMEOUT)
     assert reply.status == 201, f"POST /api/kernels: {reply.status} {reply.body!r}\n{hub.log_tail()}"
     hub.kernel_id = reply.json()["id"]
-    connection_file = hub.runtime_dir / f"kernel-{hub.kernel_id}.json"
-    assert connection_file.exists(), f"no {connection_file.name} in {sorted(os.listdir(hub.runtime_dir))}"
+    runtime_dir = hub.server.runtime_dir
+    connection_file = runtime_dir / f"kernel-{hub.kernel_id}.json"
+    assert connection_file.exists(), f"no {connection_file.name} in {sorted(os.listdir(runtime_dir))}"
     kc = BlockingKernelClient()
     kc.load_connection_file(str(connection_file))
     kc.start_channels()
@@ -160,78 +111,29 @@ def _start_kernel(hub: Hub) -> None:
             break
 
 
-def _stop(hub: Hub) -> None:
-    if hub.kc is not None:
-        hub.kc.stop_channels()
-    if hub.process.poll() is None:
-        if hub.kernel_id:
-            try:
-                hub.request("DELETE", f"{PREFIX}api/kernels/{hub.kernel_id}", timeout=30)
-            except OSError:
-                pass
-        hub.process.terminate()
-        try:
-            hub.process.wait(10)
-        except subprocess.TimeoutExpired:
-            hub.process.kill()
-            hub.process.wait(10)
-
-
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     """The server, up, with jupyter-server-proxy loaded and a kernel that ran ``%load_ext nbroutes``."""
     if importlib.util.find_spec("jupyter_server_proxy") is None:
-        _missing("jupyter-server-proxy is not installed")
-    base = tmp_path_factory.mktemp("hub")
-    dirs = {name: base / name for name in ("root", "config", "data", "runtime", "ipython")}
-    for path in dirs.values():
-        path.mkdir()
-    port, nbroutes_port, token = free_port(), free_port(), secrets.token_hex(16)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NBROUTES_", "JUPYTERHUB_"))}
-    env.update(
-        {
-            "JUPYTER_CONFIG_DIR": str(dirs["config"]),
-            "JUPYTER_DATA_DIR": str(dirs["data"]),
-            "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
-            "IPYTHONDIR": str(dirs["ipython"]),
-            "JUPYTER_PLATFORM_DIRS": "1",
-            # As on Binder: the single-user server's base URL is the service prefix; kernels inherit both.
-            "JUPYTERHUB_SERVICE_PREFIX": PREFIX,
-            "NBROUTES_PORT": str(nbroutes_port),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    env.pop("JUPYTER_PATH", None)
-    env.pop("JUPYTER_CONFIG_PATH", None)
-    log = base / "jupyter-server.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "jupyter",
-        "server",
-        "--no-browser",
-        f"--ServerApp.ip={HOST}",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        f"--ServerApp.base_url={PREFIX}",
-        f"--IdentityProvider.token={token}",
-        "--allow-root",
-        f"--ServerApp.root_dir={dirs['root']}",
-        # As JupyterHub's single-user server: the hub's public name reaches it, not only localhost.
-        "--ServerApp.allow_remote_access=True",
-    ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(cmd, cwd=dirs["root"], env=env, stdout=out, stderr=subprocess.STDOUT)
-    hub = Hub(port, token, nbroutes_port, dirs["runtime"], log, process)
-    try:
-        _wait_for_server(hub)
-        loaded = "jupyter_server_proxy | extension was successfully loaded"
-        assert loaded in hub.log.read_text(errors="replace"), f"jupyter-server-proxy not loaded:\n{hub.log_tail()}"
-        _start_kernel(hub)
-        hub.load_output = hub.execute("%load_ext nbroutes")
-        yield hub
-    finally:
-        _stop(hub)
+        unavailable("jupyter-server-proxy is not installed", ".venv/bin/pip install -e '.[test]'")
+    # As on Binder: the single-user server's base URL is the service prefix; kernels inherit both.
+    env = {"JUPYTERHUB_SERVICE_PREFIX": PREFIX}
+    # As JupyterHub's single-user server: the hub's public name reaches it, not only localhost.
+    args = ["--ServerApp.allow_remote_access=True"]
+    with jupyter_server(
+        tmp_path_factory.mktemp("hub"), base_url=PREFIX, env=env, args=args, timeout=START_TIMEOUT
+    ) as server:
+        hub = Hub(server)
+        try:
+            loaded = "jupyter_server_proxy | extension was successfully loaded"
+            log = server.log.read_text(errors="replace")
+            assert loaded in log, f"jupyter-server-proxy not loaded:\n{hub.log_tail()}"
+            _start_kernel(hub)
+            hub.load_output = hub.execute("%load_ext nbroutes")
+            yield hub
+        finally:
+            if hub.kc is not None:
+                hub.kc.stop_channels()
 
 
 ROUTE_CELL = """%%route /api/hello/[name]

@@ -111,7 +111,7 @@ class BodyReader:
 
 # RFC 9110: a field name is a token; a field value is visible characters (latin-1's upper half
 # included, as obs-text) with spaces and tabs only between them. Tornado's ``HTTPHeaders.add``
-# enforces the same rule (tests/test_transport.py holds the two to it), so a header one adapter
+# enforces the same rule (tests/servers/test_transport.py holds the two to it), so a header one adapter
 # refuses, the other refuses too, rather than one of them sending it and the other answering 500.
 _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _FIELD_VALUE = re.compile(r"(?:[\x21-\x7e\x80-\xff](?:[\x21-\x7e\x80-\xff \t]*[\x21-\x7e\x80-\xff])?)?")

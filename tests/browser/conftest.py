@@ -12,22 +12,16 @@ Without Chromium or Playwright the tests skip, except under ``CI=true``, where t
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import secrets
-import shutil
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support import JupyterServer, http_request, jupyter_server, unavailable
 
 ROOT = Path(__file__).parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -44,7 +38,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 INSTALL = "apt-get install -y chromium chromium-driver && .venv/bin/pip install -e '.[test]'"
-HOST = "127.0.0.1"
 # Timeouts, in seconds: every wait is bounded, and generous for a slow CI machine.
 LAB_START_TIMEOUT = 60  # until jupyter lab answers /api/status
 KERNEL_START_TIMEOUT = 60  # until a notebook is on the page and its (first) kernel idle
@@ -69,95 +62,19 @@ LAB_SETTINGS = {
 }
 
 
-def missing(reason: str) -> None:
-    """Skip, or fail under CI=true: the browser tests must not silently vanish from CI."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; install with: {INSTALL}", pytrace=False)
-    pytest.skip(f"{reason} (install with: {INSTALL})")
-
-
-def free_port() -> int:
-    """A port that nothing listens on now (bound to port 0, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+#: The JupyterLab this module's tests run in (tests/support.py starts and stops it).
+Lab = JupyterServer
 
 
 def http_get(port: int, path: str, timeout: float = 10) -> tuple[int, bytes]:
     """GET ``http://127.0.0.1:{port}{path}`` from this process: (status, body)."""
-    conn = HTTPConnection(HOST, port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
-
-
-@dataclass
-class Lab:
-    """A running ``jupyter lab``: ``url`` (no trailing slash), ``token``, ``root_dir`` (the notebooks' tmp copy),
-    ``nbroutes_port`` (the kernels' ``NBROUTES_PORT``) and ``log`` (its stdout and stderr)."""
-
-    url: str
-    port: int
-    token: str
-    root_dir: Path
-    nbroutes_port: int
-    log: Path
-    process: subprocess.Popen[bytes] = field(repr=False)
-
-    def api(self, method: str, path: str, body: Any = None, timeout: float = 10) -> tuple[int, Any]:
-        """Call the Jupyter server's REST API (``/api/...``) with the token: (status, parsed JSON or None)."""
-        conn = HTTPConnection(HOST, self.port, timeout=timeout)
-        try:
-            headers = {"Authorization": f"token {self.token}"}
-            data = None
-            if body is not None:
-                data = json.dumps(body).encode()
-                headers["Content-Type"] = "application/json"
-            conn.request(method, path, body=data, headers=headers)
-            response = conn.getresponse()
-            raw = response.read()
-            return response.status, json.loads(raw) if raw.strip() else None
-        finally:
-            conn.close()
-
-    def kernels(self) -> list[dict[str, Any]]:
-        """The running kernels, as ``GET /api/kernels`` lists them (``execution_state``, ``name``, ...)."""
-        return self.api("GET", "/api/kernels")[1]
-
-    def shutdown_kernels(self) -> None:
-        """Delete every session and shut every kernel down (so ``nbroutes_port`` is free again)."""
-        for session in self.api("GET", "/api/sessions")[1]:
-            self.api("DELETE", f"/api/sessions/{session['id']}", timeout=30)
-        for kernel in self.kernels():
-            self.api("DELETE", f"/api/kernels/{kernel['id']}", timeout=30)
-
-    def log_tail(self, lines: int = 80) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def _write_settings(settings_dir: Path) -> None:
-    for name, values in LAB_SETTINGS.items():
-        path = settings_dir / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values, indent=2))
+    reply = http_request(port, "GET", path, timeout=timeout)
+    return reply.status, reply.body
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """``jupyter lab`` from this venv, up and answering ``/api/status``; stopped (kernels and all) afterwards."""
-    base = tmp_path_factory.mktemp("lab")
-    root_dir = base / "notebooks"
-    root_dir.mkdir()
-    for notebook in NOTEBOOKS.glob("*.ipynb"):
-        shutil.copy(notebook, root_dir / notebook.name)
-    dirs = {name: base / name for name in ("config", "data", "runtime", "ipython", "settings", "workspaces")}
-    for path in dirs.values():
-        path.mkdir()
-    _write_settings(dirs["settings"])
     # No news feed, no update check (the closed network would only time out), and window.jupyterapp for helpers.
     server_config = {
         "LabApp": {
@@ -166,82 +83,26 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             "expose_app_in_browser": True,
         }
     }
-    (dirs["config"] / "jupyter_server_config.json").write_text(json.dumps(server_config))
-    port, nbroutes_port, token = free_port(), free_port(), secrets.token_hex(16)
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(dirs["config"]),
-        "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
-        # Also keeps a user's own kernelspecs out: python3 is the venv's (sys.prefix/share/jupyter/kernels).
-        "JUPYTER_DATA_DIR": str(dirs["data"]),
-        "IPYTHONDIR": str(dirs["ipython"]),
-        "JUPYTERLAB_SETTINGS_DIR": str(dirs["settings"]),
-        "JUPYTERLAB_WORKSPACES_DIR": str(dirs["workspaces"]),
-        "JUPYTER_PLATFORM_DIRS": "1",
-        "NBROUTES_PORT": str(nbroutes_port),
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("JUPYTER_PATH", None)
-    env.pop("JUPYTER_CONFIG_PATH", None)
-    log = base / "jupyter-lab.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "jupyter",
-        "lab",
-        "--no-browser",
-        f"--ServerApp.ip={HOST}",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}",
-        "--allow-root",
-        f"--ServerApp.root_dir={root_dir}",
-    ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(cmd, cwd=root_dir, env=env, stdout=out, stderr=subprocess.STDOUT)
-    server = Lab(f"http://{HOST}:{port}", port, token, root_dir, nbroutes_port, log, process)
-    try:
-        deadline = time.monotonic() + LAB_START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"jupyter lab exited with {process.returncode}:\n{server.log_tail()}", pytrace=False)
-            try:
-                if server.api("GET", "/api/status", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"jupyter lab not up in {LAB_START_TIMEOUT}s:\n{server.log_tail()}", pytrace=False)
-            time.sleep(0.2)
+    with jupyter_server(
+        tmp_path_factory.mktemp("lab"),
+        lab=True,
+        config=server_config,
+        lab_settings=LAB_SETTINGS,
+        files=sorted(NOTEBOOKS.glob("*.ipynb")),
+        timeout=LAB_START_TIMEOUT,
+    ) as server:
         yield server
-    finally:
-        _stop(server)
-
-
-def _stop(server: Lab) -> None:
-    """Shut kernels down through the API (so no ipykernel outlives the test), then terminate, then kill."""
-    if server.process.poll() is None:
-        try:
-            server.shutdown_kernels()
-        except OSError:
-            pass
-        server.process.terminate()
-        try:
-            server.process.wait(10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait(10)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless Debian Chromium through Playwright's sync API (a fresh temp profile)."""
     if not Path(CHROMIUM).exists():
-        missing(f"{CHROMIUM} not found")
+        unavailable(f"{CHROMIUM} not found", INSTALL)
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        missing("playwright is not installed")
+        unavailable("playwright is not installed", INSTALL)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:

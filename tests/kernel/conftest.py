@@ -1,14 +1,13 @@
 """Real kernels for the notebook side: an ipykernel per module (or per test), driven over ZMQ, and HTTP to its port.
 
-Every test starts kernels through ``Kernel`` (via the ``kernel`` or ``new_kernel``
-fixtures) and talks to nbroutes only from the outside: execute requests on the
+The real-kernel tests start kernels through ``Kernel`` (via the ``kernel`` or ``new_kernel``
+fixtures, which mark them ``kernel``) and talk to nbroutes only from the outside: execute requests on the
 shell channel, messages on iopub, and ``http.client`` requests to the port the
 kernel serves on. Nothing here imports nbroutes.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import re
@@ -16,95 +15,27 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
 import pytest
 from jupyter_client.manager import KernelManager
 
+# The socket and HTTP helpers are tests/support.py's; the kernel tests import them from here too.
+from tests.support import (  # noqa: F401
+    HOST,
+    HTTPResult,
+    free_port,
+    http_request,
+    listen_on,
+    port_is_free,
+    refuses_connections,
+)
+
 START_TIMEOUT = 60
 EXECUTE_TIMEOUT = 30
-HOST = "127.0.0.1"
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def free_port() -> int:
-    """A port that nothing listens on now (bound to port 0, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_is_free(port: int) -> bool:
-    """True if this process can bind and listen on ``port`` (so no one else listens there)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # SO_REUSEADDR lets TIME_WAIT connections of earlier requests pass, but never a listener.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((HOST, port))
-            sock.listen(1)
-        except OSError:
-            return False
-        return True
-
-
-def listen_on(port: int = 0) -> socket.socket:
-    """Hold ``port`` (any free one for 0) with a listening socket; the caller closes it."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.bind((HOST, port))
-        sock.listen(1)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-@dataclass
-class HTTPResult:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    def header(self, name: str, default: str = "") -> str:
-        return self.headers.get(name.lower(), default)
-
-
-def http_request(
-    port: int,
-    method: str,
-    path: str,
-    body: bytes | str | Iterable[bytes] | None = None,
-    headers: dict[str, str] | None = None,
-    timeout: float = 10,
-) -> HTTPResult:
-    """One request over a fresh connection from the test process; headers come back lower-cased.
-
-    An iterable body is sent with chunked transfer encoding.
-    """
-    chunked = body is not None and not isinstance(body, (bytes, str))
-    conn = HTTPConnection(HOST, port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
-        response = conn.getresponse()
-        data = response.read()
-        return HTTPResult(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
-    finally:
-        conn.close()
-
-
-def refuses_connections(port: int) -> bool:
-    """True if a TCP connect to ``port`` is refused."""
-    try:
-        with socket.create_connection((HOST, port), timeout=2):
-            return False
-    except ConnectionRefusedError:
-        return True
 
 
 @dataclass

@@ -8,9 +8,12 @@ import sqlite3
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from .conftest import free_port
+
+pytestmark = pytest.mark.kernel  # nbclient starts the kernel
 
 NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "todo-api.ipynb"
 

@@ -21,6 +21,8 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 
 from .conftest import HOST, Kernel, free_port, http_request
 
+pytestmark = pytest.mark.kernel  # nbclient and Kernel start their own kernels
+
 NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "validation-and-middleware.ipynb"
 MAX_EXAMPLES = 25
 #: The notebook's auth middleware lets through only requests with this header.

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import http.client
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,6 +12,7 @@ from nbroutes import App
 from nbroutes.core.handlers import Endpoint
 from nbroutes.core.output import Console
 from nbroutes.servers.tornado import Server
+from tests.support import background_loop, on_loop
 
 
 class RecordingConsole(Console):
@@ -59,40 +58,18 @@ class Fetch:
             conn.close()
 
 
-def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[..., Any]) -> Any:
-    async def call() -> Any:
-        result = fn()
-        if asyncio.iscoroutine(result):
-            result = await result
-        return result
-
-    return asyncio.run_coroutine_threadsafe(call(), loop).result(10)
-
-
-async def _drain() -> None:
-    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-    if tasks:
-        await asyncio.wait(tasks, timeout=5)
-
-
 @pytest.fixture
 def serve() -> Iterator[Callable[[App], Fetch]]:
     """``serve(app)`` runs the Tornado ``Server`` on a loop in a background thread, as in a kernel; returns a Fetch."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    servers: list[Server] = []
+    with background_loop() as loop:
+        servers: list[Server] = []
 
-    def start(app: App) -> Fetch:
-        server = Server(app, port=0)
-        _on_loop(loop, server.start)
-        servers.append(server)
-        return Fetch(server.port)
+        def start(app: App) -> Fetch:
+            server = Server(app, port=0)
+            on_loop(loop, server.start)
+            servers.append(server)
+            return Fetch(server.port)
 
-    yield start
-    for server in servers:
-        _on_loop(loop, server.stop)
-    _on_loop(loop, _drain)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
+        yield start
+        for server in servers:
+            on_loop(loop, server.stop)

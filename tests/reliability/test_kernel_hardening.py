@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from kernel.conftest import Kernel
+from tests.kernel.conftest import Kernel
 
 from .rawhttp import raw_request
 

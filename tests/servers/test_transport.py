@@ -9,7 +9,6 @@ import json
 import logging
 import re
 import socket
-import threading
 import time
 import warnings
 from datetime import datetime, timezone
@@ -40,6 +39,7 @@ from nbroutes.servers.transport import (
     reserve,
     send_stream,
 )
+from tests.support import background_loop, on_loop
 
 # -- BodyReader ----------------------------------------------------------------------
 
@@ -462,25 +462,10 @@ def asgi_get(asgi, path):
 @pytest.fixture(scope="module")
 def tornado_port():
     """``unsendable`` on the Tornado Server, on a loop in a background thread."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
     server = Server(unsendable, port=0)
-
-    async def start():
-        return server.start()
-
-    port = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
-    yield port
-
-    async def stop():
-        server.stop()
-        await asyncio.sleep(0.05)
-
-    asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
+    with background_loop() as loop:
+        yield on_loop(loop, server.start)
+        on_loop(loop, server.stop)
 
 
 @pytest.mark.parametrize("case", [case for case, (_, _, sendable) in HEADER_CASES.items() if not sendable])

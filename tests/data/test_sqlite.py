@@ -205,6 +205,7 @@ def test_closed_databases_are_skipped_by_check_changes(db_path: Path) -> None:
     assert data.open_databases() == []
 
 
+@pytest.mark.subprocess
 def test_core_modules_import_no_ipython_or_tornado() -> None:
     import subprocess
     import sys

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import http.client
 import os
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,12 +22,12 @@ import pytest
 
 from nbroutes.errors import KernelGatewayNotebookError
 from nbroutes.headless.kernelgateway import NotebookKernel, build_app, is_kernel_gateway_notebook, swagger_document
+from tests.support import free_ports, unavailable
 
-NOTEBOOKS = Path(__file__).parent / "kg_notebooks"
-REPO = Path(__file__).parent.parent
+NOTEBOOKS = Path(__file__).parents[1] / "kg_notebooks"
+REPO = Path(__file__).parents[2]
 HOST = "127.0.0.1"
 START_TIMEOUT = 45
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # people: build_app with IPython's own instance; request_details: the notebook runner of `nbroutes serve`.
 SERVE_NBROUTES = """
@@ -53,15 +51,6 @@ async def main() -> None:
 
 asyncio.run(main())
 """
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports nothing listens on now, all different (held together while they are chosen)."""
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind((HOST, 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 @dataclass(frozen=True)
@@ -119,9 +108,7 @@ def _answers(port: int) -> bool:
 
 
 def _not_started(message: str) -> None:
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable(message, ".venv/bin/pip install -e '.[test]'")
 
 
 @pytest.fixture(scope="module")
@@ -345,6 +332,7 @@ def test_a_notebook_in_another_language_is_left_to_kernel_gateway(tmp_path: Path
         build_app(nb, None, directory=tmp_path)
 
 
+@pytest.mark.subprocess
 def test_a_failing_startup_cell_stops_the_start_and_leaves_the_environment_as_it_was(
     tmp_path: Path,
 ) -> None:
@@ -372,6 +360,7 @@ def test_a_failing_startup_cell_stops_the_start_and_leaves_the_environment_as_it
     assert (tmp_path / "here.txt").exists()  # the cells ran in the notebook's directory
 
 
+@pytest.mark.subprocess
 def test_a_long_running_server_keeps_a_bounded_history(tmp_path: Path) -> None:
     """A cell runs per request; what IPython keeps of each (In, Out, _iN, _N) must not grow without end."""
     script = (

@@ -1,12 +1,10 @@
 """The Tornado adapter over real sockets: a server on an event loop in a background thread."""
 
-import asyncio
 import email.utils
 import gc
 import http.client
 import json
 import socket
-import threading
 import time
 import warnings
 
@@ -15,6 +13,7 @@ import pytest
 from nbroutes import App
 from nbroutes.errors import PortInUseError
 from nbroutes.servers.tornado import Server
+from tests.support import on_loop
 
 JSON = "application/json; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
@@ -69,38 +68,6 @@ def breaks_midway(req):
 
 
 # -- fixtures ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def loop():
-    """An asyncio loop running in a background thread, as the kernel's loop runs beside the test."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield loop
-    on_loop(loop, drain)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.close()
-
-
-def on_loop(loop, fn, *args):
-    """Call ``fn`` on the loop's thread, with the loop running, and return its result."""
-
-    async def call():
-        result = fn(*args)
-        if asyncio.iscoroutine(result):
-            result = await result
-        return result
-
-    return asyncio.run_coroutine_threadsafe(call(), loop).result(10)
-
-
-async def drain():
-    """Let the tasks still on the loop (closing connections) finish."""
-    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-    if tasks:
-        await asyncio.wait(tasks, timeout=5)
 
 
 @pytest.fixture

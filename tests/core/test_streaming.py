@@ -7,14 +7,11 @@ import http.client
 import time
 
 import pytest
-import test_server
 
 from nbroutes import App, sse
 from nbroutes.servers.tornado import Server
 from nbroutes.testing import TestClient
-
-loop = test_server.loop  # the fixture: an asyncio loop in a background thread
-on_loop = test_server.on_loop
+from tests.support import on_loop
 
 app = App()
 released = asyncio.Event()

@@ -6,14 +6,11 @@ import http.client
 import json
 
 import pytest
-import test_server
 from pydantic import BaseModel
 
 from nbroutes import App, HTTPException, cors, require_token
 from nbroutes.servers.tornado import Server
-
-loop = test_server.loop  # the fixture: an asyncio loop in a background thread
-on_loop = test_server.on_loop
+from tests.support import on_loop
 
 app = App()
 

@@ -19,6 +19,7 @@ import pytest
 import nbroutes.asgi
 from nbroutes import App
 from nbroutes.asgi import ASGIApp, from_env
+from tests.support import free_port, stop_process, wait_for_port
 
 JSON = "application/json; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
@@ -425,7 +426,7 @@ def test_from_env(monkeypatch, tmp_path):
 
 # -- a notebook, in-process ------------------------------------------------------------
 
-NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).parents[2] / "notebooks"
 
 
 @pytest.fixture
@@ -600,25 +601,6 @@ asyncio.run(main())
 """
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(process, port, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited: {process.stderr.read().decode()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return port
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {port} after {timeout}s")
-
-
 @contextlib.contextmanager
 def serving(args, cwd, env=None):
     """A server in a subprocess; stopped (and its pipes closed) afterwards."""
@@ -629,14 +611,7 @@ def serving(args, cwd, env=None):
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        process.stdout.close()
-        process.stderr.close()
+        stop_process(process)
 
 
 @contextlib.contextmanager
@@ -783,6 +758,7 @@ def todo_requests(port):
     return answers
 
 
+@pytest.mark.subprocess
 def test_the_todo_notebook_under_uvicorn_answers_as_under_tornado(todo_notebook):
     here = todo_notebook.parent
     (here / "tornado_main.py").write_text(TORNADO_MAIN)
@@ -802,6 +778,7 @@ def test_the_todo_notebook_under_uvicorn_answers_as_under_tornado(todo_notebook)
     assert stats == {"total": 3, "done": 1, "open": 2}
 
 
+@pytest.mark.subprocess
 def test_the_todo_notebook_with_two_uvicorn_workers(todo_notebook):
     env = {"NBROUTES_NOTEBOOK": todo_notebook.name}  # relative to uvicorn's directory
     with uvicorn("nbroutes.asgi:from_env", todo_notebook.parent, "--factory", "--workers", "2", env=env) as port:
@@ -820,6 +797,7 @@ def test_the_todo_notebook_with_two_uvicorn_workers(todo_notebook):
     assert json.loads(stats)["total"] == len(titles)
 
 
+@pytest.mark.subprocess
 def test_a_failing_cell_stops_uvicorn_at_startup_and_names_the_cell(todo_notebook):
     notebook = json.loads(todo_notebook.read_text())
     position = [i for i, cell in enumerate(notebook["cells"]) if cell["cell_type"] == "code"][2]
@@ -845,7 +823,7 @@ def test_uvicorn_root_path_behind_a_proxy_that_strips_it(servers):
 
 
 def test_the_deploy_docs_name_what_exists():
-    docs = (Path(__file__).parent.parent / "docs" / "deploy.md").read_text()
+    docs = (Path(__file__).parents[2] / "docs" / "deploy.md").read_text()
     named = set(re.findall(r"nbroutes\.asgi[:.]([a-z_]+)", docs))
     assert named == {"app", "from_env"}
     assert all(callable(getattr(nbroutes.asgi, name)) for name in named)

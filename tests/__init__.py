@@ -1,0 +1,1 @@
+"""nbroutes' tests; the folders mirror the package (see README.md)."""

@@ -1,0 +1,1 @@
+"""Tests of nbroutes/core/: pure Python, in-process."""

@@ -1,0 +1,1 @@
+"""Tests of nbroutes/data/: SQLite databases and crud() resources."""

@@ -1,0 +1,1 @@
+"""Tests of nbroutes/headless/: notebooks run without a kernel, and Kernel Gateway notebooks."""

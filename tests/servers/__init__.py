@@ -1,0 +1,1 @@
+"""Tests of nbroutes/servers/: the Tornado and ASGI adapters, the transport kit, the test client."""

@@ -25,6 +25,7 @@ __all__ = [
     "MatcherError",
     "SignatureError",
     "ResponseSentError",
+    "BodyStreamedError",
     "CellError",
     "CrudError",
     "DatabasePathError",
@@ -120,6 +121,11 @@ class SignatureError(NbroutesError, TypeError):
 
 class ResponseSentError(NbroutesError, RuntimeError):
     """The handler wrote to ``res`` after the response was already sent (``core.responses``)."""
+
+
+class BodyStreamedError(NbroutesError, RuntimeError):
+    """A body that is streamed to the handler (``--body-limit false``) was asked for whole, or streamed twice
+    (``core.requests``)."""
 
 
 # -- the notebook, data and servers ------------------------------------------------------

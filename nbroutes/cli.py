@@ -22,7 +22,15 @@ import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
-from nbroutes.servers.transport import listen, local_url, reserve
+from nbroutes.servers.transport import (
+    BODY_TIMEOUT,
+    HEADER_TIMEOUT,
+    IDLE_TIMEOUT,
+    WRITE_TIMEOUT,
+    listen,
+    local_url,
+    reserve,
+)
 
 __all__ = ["build_parser", "main", "DRAIN_SECONDS"]
 
@@ -47,6 +55,41 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=1, metavar="N", help="N processes sharing the port, each running the notebook"
     )
     serve.add_argument("--no-access-log", action="store_true", help="do not print a line per request")
+    serve.add_argument(
+        "--header-timeout",
+        type=_seconds,
+        default=HEADER_TIMEOUT,
+        metavar="S",
+        help=f"seconds a request's head may take once it starts arriving (default {HEADER_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=_seconds,
+        default=BODY_TIMEOUT,
+        metavar="S",
+        help=f"seconds a request body may stop arriving before a 408 (default {BODY_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=IDLE_TIMEOUT,
+        metavar="S",
+        help=f"seconds a kept-alive connection waits for its next request (default {IDLE_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--write-timeout",
+        type=_seconds,
+        default=WRITE_TIMEOUT,
+        metavar="S",
+        help=f"seconds a response may wait on a client that stopped reading (default {WRITE_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="connections held at once, 503 beyond (default: the file-descriptor limit less headroom)",
+    )
     serve.add_argument(
         "--no-docs", action="store_true", help="do not serve the OpenAPI document and docs page under /_nbroutes/"
     )
@@ -73,6 +116,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--indent", type=int, nargs="?", const=2, default=None, metavar="N", help="pretty-print (default 2 spaces)"
     )
     return parser
+
+
+def _seconds(text: str) -> float:
+    """A timeout option's value: positive seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a timeout must be more than 0 seconds")
+    return value
+
+
+def _count(text: str) -> int:
+    """A positive whole number."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number, 1 or more")
+    return int(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,7 +248,17 @@ async def _serve_one(
         return 1
     _configure(run.app, args)
     observer = None if args.no_access_log else _access_logger(out, prefix)
-    server = Server(run.app, args.host, sock.getsockname()[1], observer=observer)
+    server = Server(
+        run.app,
+        args.host,
+        sock.getsockname()[1],
+        observer=observer,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        idle_timeout=args.idle_timeout,
+        write_timeout=args.write_timeout,
+        max_connections=args.max_connections,
+    )
     server.start(sockets=[sock])
     summary = _summary(run)
     if worker:

@@ -26,6 +26,7 @@ __all__ = [
     "SignatureError",
     "ResponseSentError",
     "StreamError",
+    "BodyStreamedError",
     "CellError",
     "CrudError",
     "DatabasePathError",
@@ -130,6 +131,11 @@ class StreamError(NbroutesError, RuntimeError):
     It is raised in place of that exception, its ``__cause__``, so the server cuts this response and
     goes on rather than stopping with it.
     """
+
+
+class BodyStreamedError(NbroutesError, RuntimeError):
+    """A body that is streamed to the handler (``--body-limit false``) was asked for whole, or streamed twice
+    (``core.requests``)."""
 
 
 # -- the notebook, data and servers ------------------------------------------------------

@@ -29,6 +29,7 @@ def test_every_exception_derives_from_nbroutes_error(cls: type) -> None:
         (errors.SignatureError, TypeError),
         (errors.ResponseSentError, RuntimeError),
         (errors.StreamError, RuntimeError),
+        (errors.BodyStreamedError, RuntimeError),
         (errors.CellError, ValueError),
         (errors.CrudError, ValueError),
         (errors.DatabasePathError, FileNotFoundError),

@@ -279,7 +279,8 @@ class App:
         token = current_console.set(route.console)
         try:
             if route.body_limit is None:
-                request.body = None  # --body-limit false: the handler reads req.raw_body itself
+                if not request.streamed:
+                    request.body = None  # no body came; one that does is streamed, read with req.stream()
             elif request.body_exceeded or len(request.raw_body) > route.body_limit:
                 raise BodyError(413, f"Body exceeded {route.body_limit_text} limit")
             elif not (request.raw_body or "content-type" in request.headers):

@@ -7,7 +7,7 @@ import binascii
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from functools import cached_property
 from http.cookies import _unquote
 from itertools import islice
@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, unquote, unquote_plus
 
 from nbroutes.core.datastructures import Headers, UploadedFile
 from nbroutes.core.paths import canonical_path
-from nbroutes.errors import BodyError
+from nbroutes.errors import BodyError, BodyStreamedError
 
 __all__ = [
     "Request",
@@ -42,6 +42,11 @@ class Request:
     ``query`` merges the query string with the path parameters (path wins), as
     Next.js does; ``params`` holds the path parameters alone. ``body`` is parsed
     by content type when the route runs; ``raw_body`` is the bytes as sent.
+
+    On a route with ``--body-limit false`` the server does not read the body: it hands the request
+    ``stream``, the body's chunks as they arrive, which the handler reads with
+    ``async for chunk in req.stream()`` (or leaves unread). ``body``, ``raw_body`` and ``json()``
+    then raise ``BodyStreamedError``, saying so.
     """
 
     def __init__(
@@ -54,13 +59,17 @@ class Request:
         client: tuple[str, int] | None = None,
         scheme: str = "http",
         body_exceeded: bool = False,
+        stream: AsyncIterator[bytes] | None = None,
     ) -> None:
         self.method = method.upper()
         self.url = url
         path, _, self.query_string = url.partition("?")
         self.path = path or "/"
         self.headers = headers if isinstance(headers, Headers) else Headers(headers)
-        self.raw_body = body
+        self._raw_body = body
+        #: The body's chunks as they arrive, when the server streams it (None: it was read into ``raw_body``).
+        self._source = stream
+        self._streamed = False
         self.client = client
         self.scheme = scheme
         #: True when the server stopped reading a body larger than the route's limit.
@@ -110,16 +119,71 @@ class Request:
         return parse_content_type(self.headers.get("content-type", ""))[0]
 
     @property
+    def streamed(self) -> bool:
+        """True when the body comes as a stream (``--body-limit false``), read with ``req.stream()``."""
+        return self._source is not None
+
+    @property
+    def raw_body(self) -> bytes:
+        """The body's bytes as sent.
+
+        Raises BodyStreamedError on a route whose body is streamed (``--body-limit false``).
+        """
+        if self._source is not None:
+            raise self._streamed_error("req.raw_body")
+        return self._raw_body
+
+    @raw_body.setter
+    def raw_body(self, value: bytes) -> None:
+        self._raw_body = value
+
+    def stream(self) -> AsyncIterator[bytes]:
+        """The body's chunks, for ``async for chunk in req.stream()``: as they arrive on a streamed route,
+        else the body read already, in one chunk. It can be read once.
+
+        Raises BodyStreamedError when the stream was read already.
+        """
+        if self._streamed:
+            raise BodyStreamedError(
+                f"{self.method} {self.path}: the body was already read from req.stream(); it can be read once"
+            )
+        self._streamed = True
+        if self._source is not None:
+            return self._source
+        return _one_chunk(self._raw_body)
+
+    async def read(self) -> bytes:
+        """Read a streamed body whole (buffering it, as the route's limit would have); then ``raw_body``, ``body``
+        and ``json()`` work as on any route. On a route that reads bodies, the body read already.
+
+        Raises BodyStreamedError when ``stream()`` was read already.
+        """
+        if self._source is not None:
+            self._raw_body = b"".join([chunk async for chunk in self.stream()])
+            self._source = None
+        return self._raw_body
+
+    def _streamed_error(self, what: str) -> BodyStreamedError:
+        return BodyStreamedError(
+            f"{what} is not available on {self.path}: its route has --body-limit false, so the body is streamed, "
+            "not read for you. Read it with `async for chunk in req.stream()`, or give the route a limit "
+            "(--body-limit 10mb) to have req.body parsed"
+        )
+
+    @property
     def body(self) -> Any:
         """The body parsed by content type (see ``parse_body``), within the route's ``max_fields`` and ``max_files``.
 
-        Raises BodyError: 400 if it cannot be parsed, 413 if a form holds more fields or files than allowed.
+        Raises BodyError: 400 if it cannot be parsed, 413 if a form holds more fields or files than allowed;
+        BodyStreamedError on a route whose body is streamed.
         """
         if self._body is _NOT_PARSED:
+            if self._source is not None:
+                raise self._streamed_error("req.body")
             route = self.route  # None before routing (a middleware reading the body): the defaults apply
             self._body = parse_body(
                 self.headers.get("content-type", ""),
-                self.raw_body,
+                self._raw_body,
                 max_fields=DEFAULT_MAX_FIELDS if route is None else route.max_fields,
                 max_files=DEFAULT_MAX_FILES if route is None else route.max_files,
             )
@@ -144,12 +208,20 @@ class Request:
     def json(self) -> Any:
         """The body parsed as JSON whatever its content type.
 
-        Raises BodyError (400) if it is not valid JSON.
+        Raises BodyError (400) if it is not valid JSON, BodyStreamedError on a route whose body is streamed.
         """
-        return _parse_json(self.raw_body)
+        if self._source is not None:
+            raise self._streamed_error("req.json()")
+        return _parse_json(self._raw_body)
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.url}>"
+
+
+async def _one_chunk(body: bytes) -> AsyncIterator[bytes]:
+    """A body read already, as a stream of one chunk (none for an empty body)."""
+    if body:
+        yield body
 
 
 def _multidict(pairs: list[tuple[str, str]]) -> dict[str, Any]:

@@ -386,8 +386,11 @@ class _KernelGatewayRules:
         #: owner -> {nbroutes' parameter name: the notebook's}, for the routes of endpoint cells.
         self.cell_routes = cell_routes
 
-    def __call__(self, req: Request, call_next: CallNext) -> Response | None:
+    async def __call__(self, req: Request, call_next: CallNext) -> Response | None:
         """The answer Kernel Gateway gives before any cell runs, or None to let the request reach its route."""
+        # The routes set no body limit, as Kernel Gateway sets none, so the body comes as a stream; REQUEST
+        # holds it whole, so read it here.
+        await req.read()
         path = req.path
         if path.startswith(INTERNAL_PREFIX):
             return None

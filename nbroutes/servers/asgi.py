@@ -24,6 +24,7 @@ from urllib.parse import quote
 from nbroutes.core.app import App
 from nbroutes.core.requests import Request
 from nbroutes.core.responses import Response
+from nbroutes.errors import BodyStreamedError
 from nbroutes.servers.transport import (
     ERROR_BODY,
     ERROR_HEADERS,
@@ -147,8 +148,14 @@ class ASGIApp:
             headers.append((key, text))
             if key.lower() == "content-length":
                 declared = text
-        reader = BodyReader(app.body_limit_for(path), declared)
-        if not await _read_body(receive, reader):
+        limit = app.body_limit_for(path)
+        reader = BodyReader(limit, declared)
+        streamed: _StreamedBody | None = None
+        if limit is None:
+            # --body-limit false: the handler reads the body from receive() as it wants it, or leaves it unread.
+            if declared != "0" and (declared is not None or _has_header(scope, b"transfer-encoding")):
+                streamed = _StreamedBody(receive)
+        elif not await _read_body(receive, reader):
             return  # the client left before it finished sending
         query: bytes = scope.get("query_string", b"")
         client = scope.get("client")
@@ -160,10 +167,15 @@ class ASGIApp:
             client=(str(client[0]), int(client[1])) if client else None,
             scheme=scope.get("scheme", "http"),
             body_exceeded=reader.exceeded,
+            stream=streamed.chunks() if streamed is not None else None,
         )
         try:
             response = await app.dispatch(request)
             start_message = _start_message(request, response, root_path)
+            if reader.exceeded or (streamed is not None and not streamed.ended):
+                # The rest of the body is left unread: the server closes the connection after this answer
+                # (uvicorn does), and the client should know not to send the next request on it.
+                start_message["headers"].append((b"connection", b"close"))
         except Exception as exc:  # noqa: BLE001 - dispatch handles handler errors; this is a bad header or a bug
             report_failure(request, exc)
             await _send_error(send)
@@ -172,8 +184,58 @@ class ASGIApp:
         if response.stream is None:
             await send({"type": "http.response.body", "body": response.body})
         else:
-            await _stream(response.stream, receive, send)
+            # Watching for the client leaving reads receive() too: not before a body being read has ended.
+            settled = streamed.settle() if streamed is not None and not streamed.ended else None
+            await _stream(response.stream, receive, send, settled)
         log_access(request, response.status, start)
+
+
+def _has_header(scope: Scope, name: bytes) -> bool:
+    return any(key.lower() == name for key, _ in scope["headers"])
+
+
+class _StreamedBody:
+    """A request body read from ``receive`` as the handler iterates it (``--body-limit false``), never held whole."""
+
+    __slots__ = ("receive", "started", "ended", "abandoned", "_done")
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.started = False
+        #: True once the last chunk came (or the client left).
+        self.ended = False
+        #: True once the response started without the handler having begun to read the body.
+        self.abandoned = False
+        self._done = asyncio.Event()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body's chunks as they arrive.
+
+        Raises BodyStreamedError when the response started streaming before the handler began reading,
+        CancelledError when the client leaves mid-body (the handler stops, as under the Tornado adapter).
+        """
+        if self.abandoned:
+            raise BodyStreamedError("read the body with req.stream() before the response starts streaming")
+        self.started = True
+        try:
+            while not self.ended:
+                message = await self.receive()
+                if message["type"] == "http.disconnect":
+                    self.ended = True
+                    raise asyncio.CancelledError("the client left before sending the whole body")
+                self.ended = not message.get("more_body", False)
+                body = message.get("body", b"")
+                if body:
+                    yield body
+        finally:
+            self._done.set()
+
+    async def settle(self) -> None:
+        """Before a streamed response: wait for a body being read to end; one not begun is left to the server."""
+        if self.started:
+            await self._done.wait()
+        else:
+            self.abandoned = True
 
 
 def _route_path(scope: Scope, root_path: str) -> str:
@@ -213,7 +275,9 @@ def _start_message(request: Request, response: Response, root_path: str) -> Mess
     return {"type": "http.response.start", "status": response.status, "headers": headers}
 
 
-async def _stream(stream: AsyncIterator[bytes], receive: Receive, send: Send) -> None:
+async def _stream(
+    stream: AsyncIterator[bytes], receive: Receive, send: Send, settled: Awaitable[None] | None = None
+) -> None:
     """Send the chunks as they come, until the stream ends or ``http.disconnect`` says the client left.
 
     However it ends (done, client gone, server cancelling), the stream is closed, so a generator's
@@ -227,7 +291,7 @@ async def _stream(stream: AsyncIterator[bytes], receive: Receive, send: Send) ->
         await send({"type": "http.response.body", "body": b""})
 
     pumping = asyncio.ensure_future(pump())
-    watching = asyncio.ensure_future(_until_disconnect(receive))
+    watching = asyncio.ensure_future(_until_disconnect(receive, settled))
     try:
         await asyncio.wait({pumping, watching}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -241,8 +305,13 @@ async def _stream(stream: AsyncIterator[bytes], receive: Receive, send: Send) ->
         raise pumping.exception()  # type: ignore[misc]
 
 
-async def _until_disconnect(receive: Receive) -> None:
-    """Return when the client has gone; a body the app did not read (over its limit) is dropped meanwhile."""
+async def _until_disconnect(receive: Receive, settled: Awaitable[None] | None = None) -> None:
+    """Return when the client has gone; a body the app did not read (over its limit) is dropped meanwhile.
+
+    With ``settled``, start once it is done (the handler is still reading the body from ``receive``).
+    """
+    if settled is not None:
+        await settled
     while (await receive())["type"] != "http.disconnect":
         pass
 

@@ -7,7 +7,8 @@ reading a body within its route's limit (``BodyReader``), which headers HTTP can
 (``log_access``), closing a response stream however sending ends (``send_stream``), the Date header
 (``http_date``), the trailing-slash redirect under a mount prefix (``mounted_location``), binding a
 listening socket (``listen``, ``reserve``) and the URLs a server is reached at (``local_url``,
-``public_url``). Hardening (timeouts, early 413s) changes these, and so both adapters at once.
+``public_url``), the transport's limits (``Limits``: timeouts and the bound on connections) and the
+raw answers sent when there is no request to answer through the core (``raw_response``).
 
 It imports the core, never Tornado, IPython or an ASGI server.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import resource
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -30,6 +32,14 @@ from nbroutes.errors import HeaderError
 
 __all__ = [
     "BodyReader",
+    "Limits",
+    "HEADER_TIMEOUT",
+    "BODY_TIMEOUT",
+    "IDLE_TIMEOUT",
+    "WRITE_TIMEOUT",
+    "default_max_connections",
+    "raw_response",
+    "Throttle",
     "HeaderError",
     "encode_headers",
     "ERROR_BODY",
@@ -61,9 +71,10 @@ class BodyReader:
     request goes to the core with ``body_exceeded=True`` and the core answers 413 with its
     route's message, so every adapter says the same thing.
 
-    The decision from the headers alone is ``declared_too_large``: today an adapter then reads
-    nothing it can avoid reading; it is where a 413 straight from the headers, and refusing
-    ``Expect: 100-continue``, belong.
+    The decision from the headers alone is ``declared_too_large``: an adapter then answers the 413
+    at once, reads none of the body and never sends ``100 Continue`` (it closes the connection
+    after the answer, since HTTP/1.1 has no other way past an unread body). A chunked body is
+    refused the moment it crosses the limit (``accept`` returns False).
     """
 
     __slots__ = ("limit", "declared", "declared_too_large", "exceeded", "size", "_chunks")
@@ -105,6 +116,112 @@ class BodyReader:
 
     def __repr__(self) -> str:
         return f"<BodyReader {self.size}b of limit {self.limit}{' exceeded' if self.exceeded else ''}>"
+
+
+# -- the transport's limits ----------------------------------------------------------------------
+
+#: Seconds a request's head may take to arrive once its first byte has.
+HEADER_TIMEOUT = 10.0
+#: Seconds a request body may go without a byte arriving (not the whole upload: a slow one is fine).
+BODY_TIMEOUT = 30.0
+#: Seconds a kept-alive connection may wait for its next request.
+IDLE_TIMEOUT = 30.0
+#: Seconds a response may go without the client taking a byte of it (a client that stopped reading).
+WRITE_TIMEOUT = 60.0
+#: Descriptors left for everything else in the process (a kernel's ZMQ sockets, files, databases).
+DESCRIPTOR_HEADROOM = 64
+#: The most connections held by default, however high the descriptor limit (each costs memory too).
+MAX_CONNECTIONS_CAP = 10_000
+
+
+def default_max_connections() -> int:
+    """How many connections to hold by default: the soft RLIMIT_NOFILE less headroom, at most 10,000.
+
+    A quarter of the limit, and at least 64 descriptors, are left for the rest of the process, so that
+    a flood of idle connections never takes the descriptors a kernel needs to run a cell.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return MAX_CONNECTIONS_CAP
+    return max(8, min(MAX_CONNECTIONS_CAP, soft - max(DESCRIPTOR_HEADROOM, soft // 4)))
+
+
+class Limits:
+    """How long a client may take at each step, and how many connections are held at once.
+
+    Each timeout is in seconds, None for none. ``max_connections`` None derives the bound from the
+    descriptor limit (``default_max_connections``).
+
+    Raises ValueError for a timeout or bound that is not positive.
+    """
+
+    __slots__ = ("header_timeout", "body_timeout", "idle_timeout", "write_timeout", "max_connections")
+
+    def __init__(
+        self,
+        header_timeout: float | None = HEADER_TIMEOUT,
+        body_timeout: float | None = BODY_TIMEOUT,
+        idle_timeout: float | None = IDLE_TIMEOUT,
+        write_timeout: float | None = WRITE_TIMEOUT,
+        max_connections: int | None = None,
+    ) -> None:
+        for name, value in (
+            ("header_timeout", header_timeout),
+            ("body_timeout", body_timeout),
+            ("idle_timeout", idle_timeout),
+            ("write_timeout", write_timeout),
+            ("max_connections", max_connections),
+        ):
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be a positive number (or None for no limit), not {value!r}")
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self.idle_timeout = idle_timeout
+        self.write_timeout = write_timeout
+        self.max_connections = max_connections if max_connections is not None else default_max_connections()
+
+    @property
+    def tick(self) -> float:
+        """How often to look for connections past their time: a quarter of the shortest timeout, 50 ms to 1 s."""
+        timeouts = [t for t in (self.header_timeout, self.body_timeout, self.idle_timeout, self.write_timeout) if t]
+        return min(1.0, max(0.05, min(timeouts, default=4.0) / 4))
+
+    def __repr__(self) -> str:
+        return (
+            f"<Limits header {self.header_timeout}s body {self.body_timeout}s idle {self.idle_timeout}s "
+            f"write {self.write_timeout}s, {self.max_connections} connections>"
+        )
+
+
+def raw_response(status: int, reason: str, message: str) -> bytes:
+    """A whole ``Connection: close`` response with a JSON error body, for when no request reached the core
+    (a connection over the bound, a body that stopped coming)."""
+    body = ('{"error":"%s","detail":"%s"}' % (reason, message)).encode()  # noqa: UP031 - literal text, no quoting needed
+    return (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        f"Connection: close\r\nDate: {http_date()}\r\n\r\n"
+    ).encode("latin-1") + body
+
+
+class Throttle:
+    """At most one message per ``seconds`` to a logger, with how many were held back since the last."""
+
+    __slots__ = ("logger", "seconds", "_last", "_held")
+
+    def __init__(self, logger: logging.Logger, seconds: float = 10.0) -> None:
+        self.logger = logger
+        self.seconds = seconds
+        self._last = -seconds
+        self._held = 0
+
+    def warning(self, message: str) -> None:
+        """Log ``message`` now, or count it if one went out in the last ``seconds``."""
+        now = time.monotonic()
+        if now - self._last < self.seconds:
+            self._held += 1
+            return
+        held, self._held, self._last = self._held, 0, now
+        self.logger.warning("%s%s", message, f" ({held} more like it in the last {self.seconds:g}s)" if held else "")
 
 
 # -- response headers ----------------------------------------------------------------------------

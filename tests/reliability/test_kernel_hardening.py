@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
 from tests.kernel.conftest import Kernel
 
 from .rawhttp import raw_request

@@ -9,6 +9,7 @@ from nbroutes import App, HTTPException
 from nbroutes.core.output import Console, route_stdio, unroute_stdio
 from nbroutes.kernel.cells import compile_cell
 from nbroutes.testing import TestClient
+from tests.kernel.test_cells import BODY_CELL, METHOD_CELL, PAGES_CELL  # one copy of the three cell forms
 
 JSON = "application/json; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
@@ -53,27 +54,6 @@ def client():
 
 app = App()
 
-PAGES_CELL = """
-def handler(req, res):
-    res.status(200).json({"method": req.method})
-"""
-
-METHOD_CELL = """
-def GET(req):
-    return {"items": [1, 2, 3]}
-
-def POST(req, res):
-    res.status(201)
-    return {"created": req.body}
-
-def DELETE():
-    return None
-"""
-
-BODY_CELL = """
-calls.append(req.method)
-{"calls": len(calls), "id": req.query["id"]}
-"""
 
 BODY_CELL_NS = {"calls": []}
 

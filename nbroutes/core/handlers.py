@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from nbroutes.core.requests import Request
@@ -17,14 +17,19 @@ __all__ = ["Endpoint", "METHODS"]
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 
-
 class Endpoint:
     """A handler function with its signature worked out once, when its route is registered."""
 
-    __slots__ = ("fn", "name", "is_async", "response_model", "status_code", "signature", "_arity")
+    __slots__ = ("fn", "name", "is_async", "response_model", "status_code", "responses", "signature", "_arity")
 
     def __init__(
-        self, fn: Callable[..., Any], name: str | None = None, *, response_model: Any = None, status_code: int = 200
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        *,
+        response_model: Any = None,
+        status_code: int = 200,
+        responses: Mapping[int, str] | None = None,
     ) -> None:
         if not callable(fn):
             raise SignatureError(f"{name or fn!r} must be a function, not {type(fn).__name__}")
@@ -34,6 +39,8 @@ class Endpoint:
         self.response_model = response_model
         #: The status of a successful answer, as the OpenAPI document tells it (the handler sets the real one).
         self.status_code = status_code
+        #: Other statuses it answers (an HTTPException it raises), with what each means, for the OpenAPI document.
+        self.responses = dict(responses or {})
         self.signature: Signature | None = None  # bound by prepare(), when the route is known
         self._arity: int | None = None
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import inspect
 import mimetypes
 import os
 import re
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, Protocol
 
 from pydantic import BaseModel, TypeAdapter
@@ -25,6 +26,7 @@ from nbroutes.core.paths import Kind, Pattern, compile_pattern
 from nbroutes.core.requests import Request
 from nbroutes.core.responses import Response, dumps
 from nbroutes.core.routing import DEFAULT_RESPONSE_LIMIT, Route, Router
+from nbroutes.core.statuses import Answered, statuses_in_source
 
 __all__ = ["Documented", "DocumentCache", "INTERNAL_OWNER", "INTERNAL_PREFIX", "build_openapi", "internal_routes"]
 
@@ -108,7 +110,12 @@ _PATH_PARAM_DOC = {
 
 
 def _operation(
-    route: Route, method: str, endpoint: Endpoint, path_params: list[tuple[str, str]], schemas: _Schemas
+    route: Route,
+    method: str,
+    endpoint: Endpoint,
+    path_params: list[tuple[str, str]],
+    schemas: _Schemas,
+    from_middleware: Mapping[int, Answered],
 ) -> dict[str, Any]:
     signature = endpoint.signature
     doc = endpoint.doc
@@ -158,16 +165,50 @@ def _operation(
             },
         }
     ok: dict[str, Any] = {"description": "Successful response"}
-    if endpoint.status_code != 204 and signature is not None and signature.return_annotation is not None:
+    status = endpoint.status_code
+    # A handler that writes through res answers what res holds when it returns None; others answer 204.
+    writes = signature is None or any(p.location == "response" for p in signature.all_parameters)
+    if status == 200 and not writes and _returns_nothing(endpoint):
+        status = 204  # `-> None`
+    if status != 204 and signature is not None and signature.return_annotation is not None:
         ok["content"] = {"application/json": {"schema": schemas.of(signature.return_annotation, "serialization")}}
-    responses: dict[str, Any] = {str(endpoint.status_code): ok}
+    responses: dict[str, Any] = {str(status): ok}
     if signature is not None and signature.typed:
         responses["422"] = {
             "description": "Validation failed",
             "content": {"application/json": {"schema": {"$ref": _REF.format(model="ValidationError")}}},
         }
+    answered = statuses_in_source(endpoint.fn)
+    if writes:
+        answered.pop(204, None)  # `return` after res.json(...)
+    answered.update({code: Answered(text, error=True) for code, text in endpoint.responses.items()})
+    answered.update(from_middleware)
+    _declare(responses, answered, ok)
     op["responses"] = responses
     return op
+
+
+def _returns_nothing(endpoint: Endpoint) -> bool:
+    """Whether the handler is annotated ``-> None``."""
+    try:
+        returns = inspect.signature(endpoint.fn).return_annotation
+    except (TypeError, ValueError):
+        return False
+    return returns is None or returns is type(None) or returns == "None"
+
+
+def _declare(responses: dict[str, Any], answered: Mapping[int, Answered], ok: dict[str, Any]) -> None:
+    """Add the statuses a handler's code (or a middleware's) answers besides its success, each once."""
+    for code in sorted(answered):
+        if str(code) in responses:
+            continue
+        answer = answered[code]
+        entry: dict[str, Any] = {"description": answer.description}
+        if answer.error:  # an HTTPException's {"error": detail}
+            entry["content"] = {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}}
+        elif 200 <= code < 300 and code != 204 and "content" in ok:
+            entry["content"] = ok["content"]  # `return post, 201`: the body is the one a 200 would carry
+        responses[str(code)] = entry
 
 
 class Documented(Protocol):
@@ -187,6 +228,8 @@ def build_openapi(app: Documented, *, server_url: str | None = None) -> dict[str
     """
     schemas = _Schemas()
     security = _Security(app.middleware)
+    # What a middleware's own code answers (`return {"error": ...}, 401`) is answered on every path it covers.
+    answering = [(m, found) for m in app.middleware if (found := statuses_in_source(m.fn))]
     paths: dict[str, dict[str, Any]] = {}
     for route in app.router.routes:
         methods = [m for m in route.methods if m != "HEAD" or "HEAD" in route.endpoints]
@@ -195,11 +238,12 @@ def build_openapi(app: Documented, *, server_url: str | None = None) -> dict[str
         for path, path_params in _openapi_path(route.pattern):
             item = paths.setdefault(path, {})
             required = security.required_for(path)
+            from_middleware = {code: a for m, found in answering if _covers(m, path) for code, a in found.items()}
             for method in methods:
                 endpoint = route.endpoint_for(method)
                 if endpoint is None or method == "OPTIONS" and "OPTIONS" not in route.endpoints:
                     continue
-                op = _operation(route, method, endpoint, path_params, schemas)
+                op = _operation(route, method, endpoint, path_params, schemas, from_middleware)
                 if len(_openapi_path(route.pattern)) > 1:
                     op["operationId"] += "_" + str(len(path_params))
                 if required:
@@ -221,10 +265,6 @@ def build_openapi(app: Documented, *, server_url: str | None = None) -> dict[str
 class _Security:
     """The ``require_token`` middlewares, as OpenAPI security schemes, and the paths each covers."""
 
-    #: Path parameters are filled with these to ask a matcher whether it covers the path; a matcher that takes
-    #: either guards at least some requests to it, and a client had better know a token may be asked for.
-    _SAMPLES = ("x", "1")
-
     def __init__(self, middleware: Iterable[Middleware]) -> None:
         self.guards: list[tuple[Middleware, str, dict[str, Any]]] = []
         schemes: dict[str, dict[str, Any]] = {}
@@ -242,14 +282,21 @@ class _Security:
     def required_for(self, path: str) -> dict[str, list[str]]:
         """The security requirement of an OpenAPI path: every scheme whose matcher covers it (all must pass)."""
         required: dict[str, list[str]] = {}
-        if not self.guards:
-            return required
-        samples = [re.sub(r"\{[^}/]+\}", sample, path) for sample in self._SAMPLES]
         for middleware, name, scheme in self.guards:
-            if any(middleware.matches(sample) for sample in samples):
+            if _covers(middleware, path):
                 required[name] = []
                 self.used[name] = scheme
         return required
+
+
+#: Path parameters are filled with these to ask a matcher whether it covers the path; a matcher that takes
+#: either runs for at least some requests to it, and a client had better know what it may answer.
+_SAMPLES = ("x", "1")
+
+
+def _covers(middleware: Middleware, path: str) -> bool:
+    """Whether ``middleware`` runs for some requests to the OpenAPI ``path`` (``/api/posts/{id}``)."""
+    return any(middleware.matches(re.sub(r"\{[^}/]+\}", sample, path)) for sample in _SAMPLES)
 
 
 def _security_scheme(auth: TokenAuth) -> tuple[str, dict[str, Any]]:

@@ -282,14 +282,30 @@ class _Endpoint(Endpoint):
             raise
 
 
+#: What a write answers besides its success (``_Resource._write``).
+_WRITE_ERRORS = {
+    409: "The row breaks a constraint of the table (a unique column, a foreign key)",
+    503: "The database is busy, or has a transaction of someone else's open; try again",
+}
+
+
 def _handler(
-    fn: Callable[..., Any], name: str, doc: str, params: list[inspect.Parameter], returns: Any, status: int = 200
+    fn: Callable[..., Any],
+    name: str,
+    doc: str,
+    params: list[inspect.Parameter],
+    returns: Any,
+    status: int = 200,
+    responses: dict[int, str] | None = None,
 ) -> _Endpoint:
-    """``fn`` with a signature that nbroutes binds (and OpenAPI documents) like a typed handler's."""
+    """``fn`` with a signature that nbroutes binds (and OpenAPI documents) like a typed handler's.
+
+    ``responses`` are the other statuses it answers (its HTTPExceptions), for the OpenAPI document.
+    """
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc
     fn.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
-    return _Endpoint(fn, status_code=status)
+    return _Endpoint(fn, status_code=status, responses=responses)
 
 
 def _keyword(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
@@ -582,9 +598,14 @@ class _Resource:
             return self.create(kw["body"])
 
         body = [_keyword("body", self.model)]
+        listed = {400: "A query key that is not a column, or a sort by one"}
         return {
-            "GET": _handler(list_rows, f"list_{name}", f"List {name}.\n\nPaged, filtered and sorted.", params, rows),
-            "POST": _handler(create, f"create_{name}", f"Create a row in {name}.", body, self.row_model, 201),
+            "GET": _handler(
+                list_rows, f"list_{name}", f"List {name}.\n\nPaged, filtered and sorted.", params, rows, 200, listed
+            ),
+            "POST": _handler(
+                create, f"create_{name}", f"Create a row in {name}.", body, self.row_model, 201, _WRITE_ERRORS
+            ),
         }
 
     def item_endpoints(self) -> dict[str, Endpoint]:
@@ -604,10 +625,18 @@ class _Resource:
             self.delete(kw[key])
 
         row = self.row_model
+        missing = {404: f"No row in {name} has this {key}"}
+        writes = {**missing, **_WRITE_ERRORS}
         return {
-            "GET": _handler(read, f"read_{name}", f"One row of {name}.", [path], row),
+            "GET": _handler(read, f"read_{name}", f"One row of {name}.", [path], row, 200, missing),
             "PUT": _handler(
-                replace, f"replace_{name}", f"Replace a row of {name}.", [path, _keyword("body", self.model)], row
+                replace,
+                f"replace_{name}",
+                f"Replace a row of {name}.",
+                [path, _keyword("body", self.model)],
+                row,
+                200,
+                writes,
             ),
             "PATCH": _handler(
                 patch,
@@ -615,6 +644,8 @@ class _Resource:
                 f"Change some fields of a row of {name}.",
                 [path, _keyword("body", self.patch_model)],
                 row,
+                200,
+                writes,
             ),
-            "DELETE": _handler(delete, f"delete_{name}", f"Delete a row of {name}.", [path], None, 204),
+            "DELETE": _handler(delete, f"delete_{name}", f"Delete a row of {name}.", [path], None, 204, writes),
         }

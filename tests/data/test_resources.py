@@ -522,9 +522,9 @@ def test_openapi_documents_the_resource(client: TestClient) -> None:
     post = paths["/api/todos"]["post"]
     assert post["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Todo"}
     assert post["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ValidationError")
-    assert set(post["responses"]) == {"201", "422"}  # the statuses crud really answers with
+    assert set(post["responses"]) == {"201", "409", "422", "503"}  # the statuses crud really answers with
     assert post["responses"]["201"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/TodoRow"}
-    assert set(paths["/api/todos/{id}"]["delete"]["responses"]) == {"204", "422"}
+    assert set(paths["/api/todos/{id}"]["delete"]["responses"]) == {"204", "404", "409", "422", "503"}
     assert "content" not in paths["/api/todos/{id}"]["delete"]["responses"]["204"]
     listing = paths["/api/todos"]["get"]
     assert listing["responses"]["200"]["content"]["application/json"]["schema"] == {

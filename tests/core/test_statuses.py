@@ -117,7 +117,7 @@ def test_a_typed_handlers_raised_and_returned_statuses_are_documented() -> None:
 
 def test_a_handler_that_writes_through_res_is_documented_without_a_204_for_its_bare_return() -> None:
     app = App()
-    app.add("/api/items", {"*": Endpoint(items)}, form="pages")
+    app.add("/api/items", {"*": Endpoint(items)})
     got = statuses(app.openapi(), "/api/items", "post")
     assert set(got) == {"200", "201", "405"}
     with TestClient(app) as client:

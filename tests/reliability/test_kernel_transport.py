@@ -14,8 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.kernel.conftest import Kernel
-
-from .wire import connect, head, read_answer
+from tests.support import connect, read_response, request_head
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +48,8 @@ def test_a_cell_runs_while_more_connections_than_descriptors_are_open(kernel: Ke
         assert result.status == "ok"
         assert time.monotonic() - start < 3
         with connect(kernel.port, timeout=3) as sock:
-            sock.sendall(head("GET", "/api/hello"))
-            assert read_answer(sock, timeout=3).status in (200, 503)
+            sock.sendall(request_head("GET", "/api/hello"))
+            assert read_response(sock, timeout=3).status in (200, 503)
     finally:
         for sock in socks:
             sock.close()
@@ -62,6 +61,7 @@ def test_a_cell_runs_while_more_connections_than_descriptors_are_open(kernel: Ke
 
 def test_an_oversized_body_is_413_from_its_headers_without_100_continue(kernel: Kernel) -> None:
     with connect(kernel.port) as sock:
-        sock.sendall(head("POST", "/api/small", {"Content-Length": str(50 * 1024**2), "Expect": "100-continue"}))
-        answer = read_answer(sock, timeout=3)
+        headers = {"Content-Length": str(50 * 1024**2), "Expect": "100-continue"}
+        sock.sendall(request_head("POST", "/api/small", headers))
+        answer = read_response(sock, timeout=3)
         assert (answer.status, answer.interim) == (413, [])

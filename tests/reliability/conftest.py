@@ -1,17 +1,21 @@
-"""The ``serve`` fixture: an App on the Tornado ``Server`` over a real socket, for as long as the test runs."""
+"""Fixtures: an App on the Tornado ``Server`` for as long as a test runs (``serve``), and the transport notebook
+(``wire_notebook``) served by ``nbroutes serve`` and by uvicorn (``wire_server``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from nbroutes import App
 from nbroutes.servers.tornado import Server
+from tests.support import Process
 
-from .servers import tornado_server
+from .servers import serve_notebook, tornado_server, transport_notebook
 
 
 @pytest.fixture
@@ -25,3 +29,16 @@ def serve() -> Iterator[Callable[..., Server]]:
             return stack.enter_context(tornado_server(app, **options))
 
         yield start
+
+
+@pytest.fixture(scope="module")
+def wire_notebook(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The notebook of ``servers.TRANSPORT_CELLS``, in a folder of its own for the module."""
+    return transport_notebook(tmp_path_factory.mktemp("wire"))
+
+
+@pytest.fixture(scope="module", params=["serve", "uvicorn"])
+def wire_server(request: pytest.FixtureRequest, wire_notebook: Path) -> Iterator[Process]:
+    """``wire_notebook`` under ``nbroutes serve`` (the Tornado adapter) and under uvicorn (the ASGI adapter)."""
+    with serve_notebook(request.param, wire_notebook) as process:
+        yield process

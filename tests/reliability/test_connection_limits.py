@@ -12,16 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
 from tests.support import connect, nbroutes_serve, read_response, request_head
-
-from .servers import transport_notebook
-
-
-@pytest.fixture(scope="module")
-def notebook(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return transport_notebook(tmp_path_factory.mktemp("connections"))
 
 
 @contextmanager
@@ -47,8 +38,8 @@ def ask(port: int) -> int:
         return read_response(sock, timeout=3).status
 
 
-def test_beyond_max_connections_a_request_gets_503_and_the_log_one_line(notebook: Path) -> None:
-    with nbroutes_serve(notebook, "--no-access-log", "--max-connections", "20", "--idle-timeout", "30") as served:
+def test_beyond_max_connections_a_request_gets_503_and_the_log_one_line(wire_notebook: Path) -> None:
+    with nbroutes_serve(wire_notebook, "--no-access-log", "--max-connections", "20", "--idle-timeout", "30") as served:
         with idle_connections(served.port, 40):
             start = time.monotonic()
             statuses = {ask(served.port) for _ in range(5)}
@@ -60,8 +51,8 @@ def test_beyond_max_connections_a_request_gets_503_and_the_log_one_line(notebook
         assert ask(served.port) == 200  # the idle ones gone, answers again
 
 
-def test_with_1024_idle_connections_and_128_descriptors_serve_answers(notebook: Path) -> None:
-    with nbroutes_serve(notebook, "--no-access-log", "--idle-timeout", "30", nofile=128) as served:
+def test_with_1024_idle_connections_and_128_descriptors_serve_answers(wire_notebook: Path) -> None:
+    with nbroutes_serve(wire_notebook, "--no-access-log", "--idle-timeout", "30", nofile=128) as served:
         with idle_connections(served.port, 1024):
             start = time.monotonic()
             assert ask(served.port) in (200, 503)

@@ -9,31 +9,16 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.support import Process, connect, read_response, request_head
 
-from .servers import serve_notebook, transport_notebook
-
 FIFTY_MB = 50 * 1024**2
 
 
-@pytest.fixture(scope="module")
-def notebook(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return transport_notebook(tmp_path_factory.mktemp("early413"))
-
-
-@pytest.fixture(scope="module", params=["serve", "uvicorn"])
-def served(request: pytest.FixtureRequest, notebook: Path) -> Iterator[Process]:
-    with serve_notebook(request.param, notebook) as process:
-        yield process
-
-
-def test_a_declared_length_over_the_limit_is_413_before_a_byte_of_body(served: Process) -> None:
-    with connect(served.port) as sock:
+def test_a_declared_length_over_the_limit_is_413_before_a_byte_of_body(wire_server: Process) -> None:
+    with connect(wire_server.port) as sock:
         sock.sendall(request_head("POST", "/api/small", {"Content-Length": str(FIFTY_MB)}))  # and no body at all
         answer = read_response(sock, timeout=3)
         assert answer.status == 413
@@ -42,16 +27,16 @@ def test_a_declared_length_over_the_limit_is_413_before_a_byte_of_body(served: P
 
 
 @pytest.mark.parametrize("size", [FIFTY_MB, 200 * 1024**2, 10**15])
-def test_expect_100_continue_over_the_limit_gets_413_and_never_100(served: Process, size: int) -> None:
+def test_expect_100_continue_over_the_limit_gets_413_and_never_100(wire_server: Process, size: int) -> None:
     # Over 100 MB too: that was a bare 400 from Tornado's own max_body_size.
-    with connect(served.port) as sock:
+    with connect(wire_server.port) as sock:
         sock.sendall(request_head("POST", "/api/small", {"Content-Length": str(size), "Expect": "100-continue"}))
         answer = read_response(sock, timeout=3)
         assert (answer.status, answer.interim) == (413, [])
 
 
-def test_expect_100_continue_within_the_limit_still_gets_100(served: Process) -> None:
-    with connect(served.port) as sock:
+def test_expect_100_continue_within_the_limit_still_gets_100(wire_server: Process) -> None:
+    with connect(wire_server.port) as sock:
         sock.sendall(request_head("POST", "/api/small", {"Content-Length": "5", "Expect": "100-continue"}))
         sock.settimeout(3)
         assert sock.recv(100).startswith(b"HTTP/1.1 100 ")
@@ -60,8 +45,8 @@ def test_expect_100_continue_within_the_limit_still_gets_100(served: Process) ->
         assert answer.status == 200 and answer.body == b'{"size":5}'
 
 
-def test_a_50mb_upload_to_a_1kb_route_is_answered_before_it_is_sent(served: Process) -> None:
-    with connect(served.port) as sock:
+def test_a_50mb_upload_to_a_1kb_route_is_answered_before_it_is_sent(wire_server: Process) -> None:
+    with connect(wire_server.port) as sock:
         start = request_head("POST", "/api/small", {"Content-Length": str(FIFTY_MB)})
         sent = _send_in_background(sock, start, FIFTY_MB)
         answer = read_response(sock, timeout=5)
@@ -69,8 +54,8 @@ def test_a_50mb_upload_to_a_1kb_route_is_answered_before_it_is_sent(served: Proc
         assert sent[0] < FIFTY_MB // 2, f"the client had sent {sent[0]} bytes before the 413"
 
 
-def test_a_chunked_body_is_refused_as_soon_as_it_crosses_the_limit(served: Process) -> None:
-    with connect(served.port) as sock:
+def test_a_chunked_body_is_refused_as_soon_as_it_crosses_the_limit(wire_server: Process) -> None:
+    with connect(wire_server.port) as sock:
         start = request_head("POST", "/api/small", {"Transfer-Encoding": "chunked"})
         sent = _send_in_background(sock, start, FIFTY_MB, chunked=True)
         answer = read_response(sock, timeout=5)
@@ -78,12 +63,12 @@ def test_a_chunked_body_is_refused_as_soon_as_it_crosses_the_limit(served: Proce
         assert sent[0] < FIFTY_MB // 2, f"the client had sent {sent[0]} bytes before the 413"
 
 
-def test_the_server_still_answers_after_refusing(served: Process) -> None:
+def test_the_server_still_answers_after_refusing(wire_server: Process) -> None:
     for _ in range(3):
-        with connect(served.port) as sock:
+        with connect(wire_server.port) as sock:
             sock.sendall(request_head("POST", "/api/small", {"Content-Length": str(FIFTY_MB)}))
             assert read_response(sock, timeout=3).status == 413
-    with connect(served.port) as sock:
+    with connect(wire_server.port) as sock:
         sock.sendall(request_head("GET", "/api/hello"))
         assert read_response(sock).status == 200
 

@@ -24,19 +24,14 @@ from tests.support import (
     trickle,
 )
 
-from .servers import transport_notebook, uvicorn_notebook
+from .servers import uvicorn_notebook
 
 TIMEOUTS = ["--header-timeout", "0.5", "--body-timeout", "0.5", "--idle-timeout", "1", "--write-timeout", "1"]
 
 
 @pytest.fixture(scope="module")
-def notebook(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return transport_notebook(tmp_path_factory.mktemp("timeouts"))
-
-
-@pytest.fixture(scope="module")
-def served(notebook: Path) -> Iterator[Process]:
-    with nbroutes_serve(notebook, "--no-access-log", *TIMEOUTS) as process:
+def served(wire_notebook: Path) -> Iterator[Process]:
+    with nbroutes_serve(wire_notebook, "--no-access-log", *TIMEOUTS) as process:
         yield process
 
 
@@ -83,8 +78,8 @@ def test_an_idle_connection_is_closed(served: Process) -> None:
         assert 0.5 < seconds_until_closed(sock, 5) < 2.5
 
 
-def test_a_client_that_stops_reading_is_dropped_and_its_stream_closed(served: Process, notebook: Path) -> None:
-    closed = notebook.parent / "closed.txt"
+def test_a_client_that_stops_reading_is_dropped_and_its_stream_closed(served: Process, wire_notebook: Path) -> None:
+    closed = wire_notebook.parent / "closed.txt"
     closed.unlink(missing_ok=True)
     with connect(served.port) as sock:
         sock.setsockopt(1, 8, 4096)  # SO_RCVBUF: a small window, so the server's writes stall soon
@@ -110,8 +105,8 @@ def test_the_server_keeps_answering_while_clients_misbehave(served: Process) -> 
     assert "Traceback" not in served.output
 
 
-def test_uvicorn_closes_an_idle_connection_after_its_keep_alive_timeout(notebook: Path) -> None:
-    with uvicorn_notebook(notebook, "--timeout-keep-alive", "1") as process, connect(process.port) as sock:
+def test_uvicorn_closes_an_idle_connection_after_its_keep_alive_timeout(wire_notebook: Path) -> None:
+    with uvicorn_notebook(wire_notebook, "--timeout-keep-alive", "1") as process, connect(process.port) as sock:
         sock.sendall(request_head("GET", "/api/hello"))
         assert read_response(sock).status == 200
         assert seconds_until_closed(sock, 5) < 2.5

@@ -1,5 +1,6 @@
-"""Fixtures: an App on the Tornado ``Server`` for as long as a test runs (``serve``), and the transport notebook
-(``wire_notebook``) served by ``nbroutes serve`` and by uvicorn (``wire_server``).
+"""Fixtures: an App on the Tornado ``Server`` for as long as a test runs (``serve``); the transport notebook
+(``wire_notebook``) served by ``nbroutes serve`` and by uvicorn (``wire_server``); and the notebook with a route
+per defect of issue 10 (``servers.HOSTILE_CELLS``) under ``nbroutes serve``, uvicorn and in a kernel (``hostile``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import pytest
 
 from nbroutes import App
 from nbroutes.servers.tornado import Server
+from tests.kernel.conftest import Kernel
 from tests.support import Process
 
-from .servers import serve_notebook, tornado_server, transport_notebook
+from .servers import ADAPTERS, hostile_notebook, serve_notebook, tornado_server, transport_notebook
 
 
 @pytest.fixture
@@ -42,3 +44,10 @@ def wire_server(request: pytest.FixtureRequest, wire_notebook: Path) -> Iterator
     """``wire_notebook`` under ``nbroutes serve`` (the Tornado adapter) and under uvicorn (the ASGI adapter)."""
     with serve_notebook(request.param, wire_notebook) as process:
         yield process
+
+
+@pytest.fixture(scope="session", params=ADAPTERS)
+def hostile(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process | Kernel]:
+    """``servers.HOSTILE_CELLS`` under ``nbroutes serve``, uvicorn and in a kernel: one of each for the session."""
+    with serve_notebook(request.param, hostile_notebook(tmp_path_factory.mktemp("hostile"))) as served:
+        yield served

@@ -155,3 +155,45 @@ TRANSPORT_CELLS = [
 def transport_notebook(directory: Path) -> Path:
     """The notebook of ``TRANSPORT_CELLS`` in ``directory`` (where the flood route writes ``closed.txt``)."""
     return notebook(directory / "wire.ipynb", *TRANSPORT_CELLS)
+
+
+#: The token of the admin route in ``HOSTILE_CELLS``.
+HOSTILE_TOKEN = "hostile-s3cret"
+
+#: One route or more per defect of issue 10 that each adapter must get right, and ``/api/ok`` beside them:
+#: served the same way by ``nbroutes serve``, uvicorn and a kernel (the ``hostile`` fixture).
+HOSTILE_CELLS = [
+    "%load_ext nbroutes",
+    "%%route GET /api/ok\nreturn {'ok': True}",
+    # 4: a token-protected route, and the OpenAPI document that lists it
+    f"import os\nimport nbroutes\n\nos.environ['HOSTILE_TOKEN'] = {HOSTILE_TOKEN!r}",
+    "nbroutes.middleware(nbroutes.require_token('HOSTILE_TOKEN'), matcher='/api/admin/:path*')",
+    "%%route GET /api/admin/stats\nreturn {'admin': True}",
+    # 5: cookies
+    "%%route /api/cookie-injected\ndef GET(req, res):\n    res.set_cookie('c', 'ok', path='/; Domain=evil.com')\n"
+    "    return {'set': True}",
+    "%%route /api/cookie-good\ndef GET(req, res):\n"
+    "    res.set_cookie('c', 'a; b', path='/api', domain='localhost', httponly=True)\n    return {'set': True}",
+    # 7: forms
+    "%%route /api/form\ndef POST(req):\n"
+    "    return {'fields': sum(len(v) if isinstance(v, list) else 1 for v in req.body.values())}",
+    "%%route GET /api/ping\nreturn 'pong'",
+    # 12: hostile JSON, as quickstart's /api/items keeps it; a typed route; values only JavaScript would send
+    "items = []",
+    "%%route /api/items\ndef GET(req):\n    return items\n\n"
+    "def POST(req):\n    items.append(req.body)\n    return {'count': len(items)}, 201",
+    "from pydantic import BaseModel\n\n\nclass Item(BaseModel):\n    t: int",
+    "%%route /api/typed\ndef POST(req, body: Item) -> Item:\n    return body",
+    "%%route GET /api/held\nreturn {'name': 'a\\udcffb', 'mean': float('nan')}",
+    # 13: crud over SQLite
+    "class Todo(BaseModel):\n    title: str\n    done: bool = False\n    count: int = 0\n\n\n"
+    "db = nbroutes.db('hostile.db')",
+    "nbroutes.crud('/api/todos', db['todos'], model=Todo)",
+    # 14: any status a handler gives
+    "%%route /api/status/[code]\ndef GET(req):\n    return {'a': 1}, int(req.params['code'])",
+]
+
+
+def hostile_notebook(directory: Path) -> Path:
+    """The notebook of ``HOSTILE_CELLS`` in ``directory`` (where crud keeps ``hostile.db``)."""
+    return notebook(directory / "hostile.ipynb", *HOSTILE_CELLS)

@@ -132,3 +132,20 @@ def test_over_a_socket_a_good_cookie_arrives_whole(serve):
     answer = raw_request(serve(app).port, "GET", "/api/x")
     assert answer.status == 200
     assert answer.get_all("Set-Cookie") == ["c=a%3B%20b; Path=/api; Domain=localhost; HttpOnly"]
+
+
+# -- served: nbroutes serve, uvicorn and a kernel, on raw sockets (the ``hostile`` fixture) -----------------------
+
+
+def test_served_an_injected_path_is_a_500_with_no_cookie(hostile):
+    answer = raw_request(hostile.port, "GET", "/api/cookie-injected")
+    assert answer.status == 500, answer
+    assert answer.get_all("Set-Cookie") == []
+    assert answer.json()["error"] == "Internal Server Error"
+    assert raw_request(hostile.port, "GET", "/api/ok").json() == {"ok": True}
+
+
+def test_served_a_good_cookie_arrives_whole(hostile):
+    answer = raw_request(hostile.port, "GET", "/api/cookie-good")
+    assert answer.status == 200, answer
+    assert answer.get_all("Set-Cookie") == ["c=a%3B%20b; Path=/api; Domain=localhost; HttpOnly"]

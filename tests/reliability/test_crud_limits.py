@@ -124,3 +124,22 @@ def test_over_a_socket_big_integers_and_long_filters_are_answered(app, serve):
     assert answer.status == 200
     assert "link" not in answer.headers and answer.headers["x-total-count"] == "0"
     assert raw_request(port, "GET", "/api/todos/1").status == 200
+
+
+# -- served: nbroutes serve, uvicorn and a kernel, on raw sockets (the ``hostile`` fixture) -----------------------
+
+
+def test_served_big_integers_and_long_filters_are_answered(hostile):
+    port, json_type = hostile.port, {"Content-Type": "application/json"}
+    made = raw_request(port, "POST", "/api/todos", b'{"title": "first"}', json_type)
+    assert made.status == 201, made
+    assert raw_request(port, "GET", f"/api/todos/{2**63}").status == 404
+    assert raw_request(port, "GET", f"/api/todos?count={2**63}").status == 422
+    assert raw_request(port, "POST", "/api/todos", b'{"title": "x", "count": 1e999}', json_type).status == 422
+    big = b'{"title": "x", "count": 9223372036854775808}'
+    assert raw_request(port, "POST", "/api/todos", big, json_type).status == 422
+    # 10 KB: ten times the Link header's bound, and within uvicorn's own 16 KB bound on a request's head.
+    answer = raw_request(port, "GET", "/api/todos?title=" + "x" * 10_000)
+    assert answer.status == 200, answer
+    assert "link" not in answer.headers and answer.headers["x-total-count"] == "0"
+    assert raw_request(port, "GET", f"/api/todos/{made.json()['id']}").json()["title"] == "first"

@@ -24,6 +24,7 @@ DETAIL = {"error": "Internal Server Error", "detail": f"RuntimeError: {SECRET}"}
 BOOM_CELLS = (
     "%load_ext nbroutes",
     f"%%route /api/boom\ndef GET(req):\n    raise RuntimeError({SECRET!r})\n",
+    "%%route GET /api/ok\nreturn {'ok': True}",
 )
 
 APP_MODULE = f"""
@@ -38,6 +39,11 @@ def boom(req):
     raise RuntimeError({SECRET!r})
 
 
+@app.route("/api/ok")
+def ok(req):
+    return {{"ok": True}}
+
+
 asgi = nbroutes.asgi.app(app)
 """
 
@@ -47,6 +53,7 @@ def assert_traceback_logged(process: Process) -> None:
     output = process.output
     assert "Traceback (most recent call last)" in output, output
     assert "GET /api/boom raised RuntimeError" in output, output
+    assert raw_request(process.port, "GET", "/api/ok").json() == {"ok": True}  # and the ordinary route answers
 
 
 def test_an_app_sends_no_exception_text_unless_made_with_debug() -> None:

@@ -9,7 +9,6 @@ and a form with more fields or files than the route allows (1000 of each by defa
 
 from __future__ import annotations
 
-import http.client
 import threading
 import time
 
@@ -68,13 +67,8 @@ def form_app(**limits: int) -> App:
 
 def post(port: int, body: bytes, content_type: str) -> tuple[int, bytes]:
     # A long timeout: a parse that holds the loop must fail on the latency assertion, which says why.
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    try:
-        conn.request("POST", "/api/form", body=body, headers={"Content-Type": content_type})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    answer = raw_request(port, "POST", "/api/form", body, {"Content-Type": content_type}, timeout=120)
+    return answer.status, answer.body
 
 
 def while_posting(port: int, body: bytes, content_type: str) -> tuple[int, bytes, float]:
@@ -86,13 +80,8 @@ def while_posting(port: int, body: bytes, content_type: str) -> tuple[int, bytes
     deadline = time.monotonic() + 60
     while poster.is_alive() and time.monotonic() < deadline:
         start = time.perf_counter()
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        try:
-            conn.request("GET", "/api/ping")
-            response = conn.getresponse()
-            assert (response.status, response.read()) == (200, b"pong")
-        finally:
-            conn.close()
+        ping = raw_request(port, "GET", "/api/ping", timeout=60)
+        assert (ping.status, ping.body) == (200, b"pong")
         slowest = max(slowest, time.perf_counter() - start)
     poster.join(60)
     assert answer, "the POST got no answer within a minute"
@@ -296,3 +285,19 @@ def test_parsing_costs_microseconds_a_part_not_hundreds():
         parse_body(MULTIPART, raw, max_fields=parts)
         best = min(best, time.perf_counter() - start)
     assert best < parts * 25e-6, f"{parts} parts took {best * 1000:.0f} ms"
+
+
+# -- served: nbroutes serve, uvicorn and a kernel, on raw sockets (the ``hostile`` fixture) -----------------------
+
+
+def test_served_a_1mb_form_of_19000_parts_is_refused_without_stalling_other_requests(hostile):
+    body = tiny_parts()
+    status, text, slowest = while_posting(hostile.port, body, MULTIPART)
+    assert slowest < PROMPT, f"a GET waited {slowest:.2f} s while the form was parsed"
+    assert (status, text) == (413, b"Form exceeded 1000 fields limit (max_fields)")
+
+
+def test_served_a_form_within_the_limits_is_parsed(hostile):
+    body = form(*[field(f"k{i}", "v") for i in range(DEFAULT_MAX_FIELDS)])
+    answer = raw_request(hostile.port, "POST", "/api/form", body, {"Content-Type": MULTIPART})
+    assert (answer.status, answer.json()) == (200, {"fields": DEFAULT_MAX_FIELDS})

@@ -143,3 +143,18 @@ def test_an_async_handler_that_writes_with_a_bad_status_is_a_500(serve):
         assert client.get("/api/x").status_code == 500
     assert "ValueError" in console.reasons()
     assert raw_request(serve(app).port, "GET", "/api/x", timeout=5).status == 500
+
+
+# -- served: nbroutes serve, uvicorn and a kernel, on raw sockets (the ``hostile`` fixture) -----------------------
+
+
+@pytest.mark.parametrize("code", [-1, 100, 101, 600])
+def test_served_a_bad_status_is_a_500_and_the_client_does_not_hang(hostile, code):
+    answer = raw_request(hostile.port, "GET", f"/api/status/{code}", timeout=5)
+    assert answer.status == 500, answer
+    assert raw_request(hostile.port, "GET", "/api/ok", timeout=5).json() == {"ok": True}
+
+
+@pytest.mark.parametrize("code", [201, 418, 599])
+def test_served_a_status_in_range_is_sent_as_given(hostile, code):
+    assert raw_request(hostile.port, "GET", f"/api/status/{code}", timeout=5).status == code

@@ -1,7 +1,8 @@
 """More idle connections than file descriptors: the server still answers, and the log stays a few lines long.
 
 ``nbroutes serve`` runs with RLIMIT_NOFILE lowered to 128 (the default bound on connections derives from it),
-or with ``--max-connections``; the client opens more idle connections than that, then asks for a page.
+or with ``--max-connections`` (the Tornado ``Server`` in-process with ``max_connections``, as a kernel runs it);
+the client opens more idle connections than that, then asks for a page.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from nbroutes import App
 from tests.support import connect, nbroutes_serve, read_response, request_head
 
 
@@ -61,3 +63,13 @@ def test_with_1024_idle_connections_and_128_descriptors_serve_answers(wire_noteb
             assert len(served.output) < 4000, served.output[-2000:]
         time.sleep(0.3)
         assert ask(served.port) == 200
+
+
+def test_in_process_beyond_max_connections_a_request_gets_503_then_200(serve) -> None:
+    app = App()
+    app.route("/api/hello")(lambda req: {"hello": "world"})
+    port = serve(app, max_connections=20, idle_timeout=30).port
+    with idle_connections(port, 40):
+        assert {ask(port) for _ in range(5)} == {503}
+    time.sleep(0.3)
+    assert ask(port) == 200  # the idle ones gone, answers again

@@ -1,7 +1,7 @@
 """No client holds a connection forever: a slow header, a body that never ends, an idle keep-alive, a stalled reader.
 
 Each is timed out by ``nbroutes serve`` (the Tornado adapter, as in a kernel) with the timeouts set small through
-its options; under uvicorn the idle timeout is uvicorn's own ``--timeout-keep-alive``, and the others are
+its options, and the slow head and short body by the ``Server`` in-process too; under uvicorn the idle timeout is uvicorn's own ``--timeout-keep-alive``, and the others are
 uvicorn's business (docs/deploy.md says what to put in front of it).
 """
 
@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from nbroutes import App
 from tests.support import (
     Process,
     connect,
     nbroutes_serve,
+    raw_request,
     read_response,
     request_head,
     seconds_until_closed,
@@ -110,3 +112,26 @@ def test_uvicorn_closes_an_idle_connection_after_its_keep_alive_timeout(wire_not
         sock.sendall(request_head("GET", "/api/hello"))
         assert read_response(sock).status == 200
         assert seconds_until_closed(sock, 5) < 2.5
+
+
+# -- in-process: the Server a kernel runs, with its timeouts given as options ------------------------------------
+
+
+def test_in_process_a_slow_head_and_a_short_body_are_cut_off_and_others_served(serve) -> None:
+    app = App()
+    app.route("/api/hello")(lambda req: {"hello": "world"})
+    app.route("/api/small", methods="POST")(lambda req: {"size": len(req.raw_body)})
+    port = serve(app, header_timeout=0.5, body_timeout=0.5).port
+    with connect(port) as sock:
+        stop = threading.Event()
+        sender = threading.Thread(target=trickle, args=(sock, request_head("GET", "/api/hello") * 10, 0.1, stop.is_set))
+        sender.start()
+        try:
+            assert seconds_until_closed(sock, 5) < 2.5
+        finally:
+            stop.set()
+            sender.join()
+    with connect(port) as sock:
+        sock.sendall(request_head("POST", "/api/small", {"Content-Length": "10"}) + b"123456789")
+        assert read_response(sock, timeout=5).status == 408
+    assert raw_request(port, "GET", "/api/hello").json() == {"hello": "world"}

@@ -1,8 +1,9 @@
 """No client holds a connection forever: a slow header, a body that never ends, an idle keep-alive, a stalled reader.
 
 Each is timed out by ``nbroutes serve`` (the Tornado adapter, as in a kernel) with the timeouts set small through
-its options, and the slow head and short body by the ``Server`` in-process too; under uvicorn the idle timeout is uvicorn's own ``--timeout-keep-alive``, and the others are
-uvicorn's business (docs/deploy.md says what to put in front of it).
+its options, and the slow head and short body by the ``Server`` in-process too; under uvicorn the idle timeout is
+uvicorn's own ``--timeout-keep-alive``, and the others are uvicorn's business (docs/deploy.md says what to put in
+front of it).
 """
 
 from __future__ import annotations

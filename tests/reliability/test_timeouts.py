@@ -38,18 +38,22 @@ def served(wire_notebook: Path) -> Iterator[Process]:
         yield process
 
 
+def seconds_a_slowloris_is_held(port: int) -> float:
+    """How long the server keeps a head sent a byte every 0.1 s: busy, but never finished."""
+    with connect(port) as sock:
+        stop = threading.Event()
+        head = request_head("GET", "/api/hello") * 10
+        sender = threading.Thread(target=trickle, args=(sock, head, 0.1, stop.is_set))
+        sender.start()
+        try:
+            return seconds_until_closed(sock, 5)
+        finally:
+            stop.set()
+            sender.join()
+
+
 def test_a_header_sent_a_byte_at_a_time_is_cut_off(served: Process) -> None:
-    sock = connect(served.port)
-    stop = threading.Event()
-    # A slowloris: a byte every 0.1 s keeps the connection busy but never finishes the head.
-    sender = threading.Thread(target=trickle, args=(sock, request_head("GET", "/api/hello") * 10, 0.1, stop.is_set))
-    sender.start()
-    try:
-        assert seconds_until_closed(sock, 5) < 2.5
-    finally:
-        stop.set()
-        sender.join()
-        sock.close()
+    assert seconds_a_slowloris_is_held(served.port) < 2.5
 
 
 def test_a_body_one_byte_short_is_answered_408_and_closed(served: Process) -> None:
@@ -123,15 +127,7 @@ def test_in_process_a_slow_head_and_a_short_body_are_cut_off_and_others_served(s
     app.route("/api/hello")(lambda req: {"hello": "world"})
     app.route("/api/small", methods="POST")(lambda req: {"size": len(req.raw_body)})
     port = serve(app, header_timeout=0.5, body_timeout=0.5).port
-    with connect(port) as sock:
-        stop = threading.Event()
-        sender = threading.Thread(target=trickle, args=(sock, request_head("GET", "/api/hello") * 10, 0.1, stop.is_set))
-        sender.start()
-        try:
-            assert seconds_until_closed(sock, 5) < 2.5
-        finally:
-            stop.set()
-            sender.join()
+    assert seconds_a_slowloris_is_held(port) < 2.5
     with connect(port) as sock:
         sock.sendall(request_head("POST", "/api/small", {"Content-Length": "10"}) + b"123456789")
         assert read_response(sock, timeout=5).status == 408

@@ -11,6 +11,7 @@ Run a notebook with several worker processes (each loads it once)::
 
 A 500 carries no exception text unless ``NBROUTES_DEBUG=1``; its traceback goes to the
 ``nbroutes.application`` logger, which prints to stderr when nothing else configured logging.
+``NBROUTES_DOCS=0`` turns the OpenAPI document and docs page (``/_nbroutes/``) off.
 Names the app is reached by, besides localhost and IP addresses, come from ``NBROUTES_ALLOWED_HOSTS``.
 """
 
@@ -22,7 +23,7 @@ import sys
 from pathlib import Path
 
 from nbroutes.core.app import App
-from nbroutes.core.security import debug_from_env
+from nbroutes.core.security import debug_from_env, docs_from_env
 from nbroutes.servers.asgi import ASGIApp
 
 __all__ = ["ASGIApp", "app", "from_env", "NOTEBOOK_ENV"]
@@ -31,20 +32,25 @@ __all__ = ["ASGIApp", "app", "from_env", "NOTEBOOK_ENV"]
 NOTEBOOK_ENV = "NBROUTES_NOTEBOOK"
 
 
-def app(target: App | str | os.PathLike[str], *, debug: bool | None = None) -> ASGIApp:
+def app(target: App | str | os.PathLike[str], *, debug: bool | None = None, docs: bool | None = None) -> ASGIApp:
     """The ASGI application serving ``target``: an ``nbroutes.App``, or the path of a notebook to run at startup.
 
     ``debug`` puts exception text in 500 bodies; None leaves an App's own setting, and a notebook's off,
-    unless ``NBROUTES_DEBUG=1``.
+    unless ``NBROUTES_DEBUG=1``. ``docs`` serves the OpenAPI document and docs page or not; None leaves the
+    App's own setting (on for a notebook) unless ``NBROUTES_DOCS`` says.
 
     Raises TypeError for a target that is neither, ValueError for a path that is not an ``.ipynb``.
     """
     _log_to_stderr()
     if debug is None and debug_from_env():
         debug = True
+    if docs is None:
+        docs = docs_from_env()
     if isinstance(target, App):
         if debug is not None:
             target.debug = debug
+        if docs is not None:
+            target.docs = docs
         return ASGIApp(target)
     if not isinstance(target, (str, os.PathLike)):
         raise TypeError(f"serve an nbroutes.App or a notebook path, not {type(target).__name__}")
@@ -61,6 +67,8 @@ def app(target: App | str | os.PathLike[str], *, debug: bool | None = None) -> A
 
         served = (await run_notebook_async(path)).app
         served.debug = bool(debug)  # the kernel's App has it on: a deployed one tells clients nothing
+        if docs is not None:
+            served.docs = docs
         return served
 
     return ASGIApp(load, source=path)

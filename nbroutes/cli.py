@@ -293,9 +293,9 @@ async def _serve_one(
 
 def _configure(app: Any, args: argparse.Namespace) -> None:
     """What serving adds to the notebook's App: the docs or not, no exception text unless asked, its host names."""
-    from nbroutes.core.security import debug_from_env
+    from nbroutes.core.security import debug_from_env, docs_from_env
 
-    app.docs = not args.no_docs
+    app.docs = not args.no_docs and docs_from_env() is not False
     app.debug = args.debug or debug_from_env()
     app.allow_hosts(*args.allowed_host)
 

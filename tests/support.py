@@ -1,9 +1,11 @@
 """What many test files need, written once: free ports, HTTP from the test process, a loop in a thread, processes.
 
-As Tornado's ``tornado/test/util.py``: ports and sockets, a plain HTTP request, an asyncio loop running in a
-background thread (as the kernel's loop runs beside the code that calls it), stopping a child process, and
-a real ``jupyter server`` or ``jupyter lab`` with its own directories (``JupyterServer``), for the proxy
-and browser tests. Nothing here imports nbroutes: the helpers work on whatever a test starts.
+As Tornado's ``tornado/test/util.py``: ports and sockets; a plain HTTP request, and a raw HTTP/1.1 exchange
+written byte for byte on a socket (``raw_request``, ``read_response``: clients normalise the very requests a
+hostile test sends); an asyncio loop running in a background thread (as the kernel's loop runs beside the code
+that calls it); child processes whose output is read as it comes (``Process``), among them ``nbroutes serve``
+and uvicorn; and a real ``jupyter server`` or ``jupyter lab`` with its own directories (``JupyterServer``), for
+the proxy and browser tests. Nothing here imports nbroutes: the helpers work on whatever a test starts.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import resource
 import secrets
 import shutil
 import socket
@@ -18,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from http.client import HTTPConnection
@@ -28,6 +32,10 @@ from typing import Any, NoReturn
 import pytest
 
 HOST = "127.0.0.1"
+#: The checkout under test: on every child's PYTHONPATH, so that ``python -m nbroutes`` is this one from any cwd.
+ROOT = Path(__file__).resolve().parent.parent
+#: How long a server process may take to listen.
+START_TIMEOUT = 30.0
 
 
 # -- ports -------------------------------------------------------------------------------------
@@ -83,16 +91,19 @@ def refuses_connections(port: int) -> bool:
         return True
 
 
-def wait_for_port(process: subprocess.Popen[Any], port: int, timeout: float = 15) -> int:
+def wait_for_port(process: subprocess.Popen[Any] | Process, port: int, timeout: float = 15) -> int:
     """``port`` once ``process`` listens on it.
 
-    Raises RuntimeError (with what it wrote to a piped stderr) if the process exits first, TimeoutError after
-    ``timeout`` seconds.
+    Raises RuntimeError (with what it printed, or wrote to a piped stderr) if the process exits first,
+    TimeoutError after ``timeout`` seconds.
     """
+    popen = process.proc if isinstance(process, Process) else process
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            stderr = process.stderr.read() if process.stderr is not None else b""
+        if popen.poll() is not None:
+            if isinstance(process, Process):
+                raise RuntimeError(f"the server exited ({popen.returncode}):\n{process.output}")
+            stderr = popen.stderr.read() if popen.stderr is not None else b""
             raise RuntimeError(f"the server exited: {stderr.decode() if isinstance(stderr, bytes) else stderr}")
         try:
             socket.create_connection((HOST, port), timeout=0.5).close()
@@ -107,17 +118,36 @@ def wait_for_port(process: subprocess.Popen[Any], port: int, timeout: float = 15
 
 @dataclass
 class HTTPResult:
-    """A response read whole: status, headers (names lower-cased) and body."""
+    """A response read whole: status, headers (names lower-cased; the last of repeated ones) and body.
+
+    ``fields`` are the header lines as sent, repeats included (``get_all``); ``interim`` the 1xx statuses that came
+    first (a ``100 Continue``); ``complete`` is False for a body the server cut short (``read_response(partial=True)``).
+    """
 
     status: int
     headers: dict[str, str]
     body: bytes
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    interim: list[int] = field(default_factory=list)
+    complete: bool = True
 
     def json(self) -> Any:
         return json.loads(self.body)
 
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name.lower(), default)
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of header ``name``, in order (several ``Set-Cookie`` lines, say); [] if none came."""
+        return [value for key, value in self.fields if key.lower() == name.lower()]
+
+    def __repr__(self) -> str:
+        cut = "" if self.complete else " (cut short)"
+        return f"<HTTPResult {self.status} {self.headers} {self.body[:200]!r}{cut} after {self.interim}>"
 
 
 def http_request(
@@ -135,9 +165,171 @@ def http_request(
         conn.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
         response = conn.getresponse()
         data = response.read()
-        return HTTPResult(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
+        fields = response.getheaders()
+        return HTTPResult(response.status, {k.lower(): v for k, v in fields}, data, fields)
     finally:
         conn.close()
+
+
+# -- raw HTTP/1.1 on a socket ------------------------------------------------------------------
+# http.client and browsers normalise a request before sending it (a target's ``..``, ``%61``, a missing
+# ``/``; the Host; a whole body at once); a hostile client does not, so these write the bytes themselves.
+
+
+def connect(port: int, timeout: float = 5) -> socket.socket:
+    """A TCP connection to 127.0.0.1:``port`` that sends each write at once (TCP_NODELAY)."""
+    sock = socket.create_connection((HOST, port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def request_head(method: str, target: str, headers: dict[str, str] | None = None, host: str = HOST) -> bytes:
+    """``METHOD target HTTP/1.1`` and its header lines as given, ``Host`` first (one in ``headers`` replaces it)."""
+    given = dict(headers or {})
+    host = next((given.pop(name) for name in list(given) if name.lower() == "host"), host)
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", *(f"{k}: {v}" for k, v in given.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+class _Reader:
+    """Bytes off a socket against one deadline; a close before the response ends is ``Cut``."""
+
+    class Cut(Exception):
+        pass
+
+    def __init__(self, sock: socket.socket, timeout: float) -> None:
+        self.sock, self.buffer = sock, b""
+        self.deadline = time.monotonic() + timeout
+        self.timeout = timeout
+
+    def more(self) -> None:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no whole response within {self.timeout}s; got {self.buffer[:500]!r}")
+        self.sock.settimeout(remaining)
+        try:
+            data = self.sock.recv(65536)
+        except TimeoutError:
+            raise TimeoutError(f"no whole response within {self.timeout}s; got {self.buffer[:500]!r}") from None
+        except (ConnectionResetError, BrokenPipeError):
+            data = b""
+        if not data:
+            raise self.Cut
+        self.buffer += data
+
+    def until(self, marker: bytes) -> bytes:
+        while marker not in self.buffer:
+            self.more()
+        taken, _, self.buffer = self.buffer.partition(marker)
+        return taken
+
+    def take(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            self.more()
+        taken, self.buffer = self.buffer[:size], self.buffer[size:]
+        return taken
+
+
+def read_response(sock: socket.socket, timeout: float = 5, *, method: str = "GET", partial: bool = False) -> HTTPResult:
+    """The next response on ``sock``, and no more: 1xx heads first, then a Content-Length, chunked or to-the-close body.
+
+    Raises TimeoutError if it is not all there within ``timeout`` seconds, ConnectionError if the server closes the
+    connection before the head ends, or before the body ends unless ``partial`` (then ``complete`` is False).
+    """
+    reader = _Reader(sock, timeout)
+    interim: list[int] = []
+    try:
+        while True:
+            lines = reader.until(b"\r\n\r\n").decode("latin-1").split("\r\n")
+            status = int(lines[0].split()[1])
+            if not 100 <= status < 200:
+                break
+            interim.append(status)
+    except reader.Cut:
+        raise ConnectionError(f"the server closed the connection before a response; got {reader.buffer!r}") from None
+    fields = [(name.strip(), value.strip()) for name, _, value in (line.partition(":") for line in lines[1:])]
+    headers = {name.lower(): value for name, value in fields}
+
+    def result(body: bytes, complete: bool = True) -> HTTPResult:
+        return HTTPResult(status, headers, body, fields, interim, complete)
+
+    body = b""
+    try:
+        if method == "HEAD" or status in (204, 304):
+            return result(b"")
+        if "content-length" in headers:
+            return result(reader.take(int(headers["content-length"])))
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            while size := int(reader.until(b"\r\n").split(b";")[0], 16):
+                body += reader.take(size)
+                reader.take(2)
+            reader.until(b"\r\n")  # no trailers are sent to these tests: the empty line after the last chunk
+            return result(body)
+        while True:  # neither: the body runs to the close
+            reader.more()
+    except reader.Cut:
+        if "content-length" not in headers and "transfer-encoding" not in headers:
+            return result(reader.buffer)
+        if partial:
+            return result(body + reader.buffer, complete=False)
+        cut = (body + reader.buffer)[:500]
+        raise ConnectionError(f"the server closed the connection mid-body; got {cut!r}") from None
+
+
+def raw_request(
+    port: int,
+    method: str,
+    target: str,
+    body: bytes | str | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    timeout: float = 10,
+    partial: bool = False,
+) -> HTTPResult:
+    """``METHOD target HTTP/1.1`` to 127.0.0.1:``port`` on a new connection, byte for byte, and its one response.
+
+    Sends ``Host: 127.0.0.1:port`` (unless ``headers`` has one), ``Connection: close``, and a Content-Length
+    with a body. Raises as ``read_response`` does, so a request the server never answers fails in ``timeout``.
+    """
+    data = body.encode() if isinstance(body, str) else body
+    lines = {"Connection": "close", **(headers or {})}
+    if data is not None:
+        lines["Content-Length"] = str(len(data))
+    with connect(port, timeout) as sock:
+        sock.sendall(request_head(method, target, lines, host=f"{HOST}:{port}") + (data or b""))
+        return read_response(sock, timeout, method=method, partial=partial)
+
+
+def seconds_until_closed(sock: socket.socket, limit: float) -> float:
+    """How long until the server closes ``sock`` (reading and dropping what it sends meanwhile).
+
+    Raises AssertionError if it is still open after ``limit`` seconds.
+    """
+    start = time.monotonic()
+    while True:
+        remaining = limit - (time.monotonic() - start)
+        if remaining <= 0:
+            raise AssertionError(f"the server still holds the connection after {limit}s")
+        sock.settimeout(remaining)
+        try:
+            if not sock.recv(65536):
+                return time.monotonic() - start
+        except (ConnectionResetError, BrokenPipeError):
+            return time.monotonic() - start
+        except TimeoutError:
+            continue
+
+
+def trickle(sock: socket.socket, data: bytes, every: float, stop: Callable[[], bool]) -> None:
+    """Send ``data`` one byte at a time, ``every`` seconds apart, until it is sent, ``stop()`` or the server closes."""
+    for byte in data:
+        if stop():
+            return
+        try:
+            sock.sendall(bytes([byte]))
+        except OSError:
+            return
+        time.sleep(every)
 
 
 # -- an event loop in a background thread ------------------------------------------------------
@@ -195,6 +387,139 @@ def stop_process(process: subprocess.Popen[Any], timeout: float = 10) -> None:
     for stream in (process.stdin, process.stdout, process.stderr):
         if stream is not None:
             stream.close()
+
+
+class Process:
+    """``python args`` in a child process, what it prints (stdout and stderr as one stream, read as it comes), its port.
+
+    The child gets this environment less ``NBROUTES_*`` and ``JUPYTERHUB_*`` (a developer's own must not leak
+    in), plus ``env``; ``path`` and this checkout go first on its PYTHONPATH. ``nofile`` lowers its
+    RLIMIT_NOFILE (the descriptor limit) before it starts.
+    """
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        cwd: Path,
+        env: dict[str, str] | None = None,
+        *,
+        path: Sequence[Path] = (),
+        nofile: int | None = None,
+    ) -> None:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("NBROUTES_", "JUPYTERHUB_"))}
+        paths = [*map(str, path), str(ROOT), *filter(None, [environ.get("PYTHONPATH")])]
+        environ.update({"PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(paths), **(env or {})})
+
+        def lower_limit() -> None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))  # type: ignore[arg-type]
+
+        self.proc = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=cwd,
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lower_limit if nofile else None,  # noqa: PLW1509 - only a setrlimit, before exec
+        )
+        #: The port it serves on, once a starter (``nbroutes_serve``, ``uvicorn``) has seen it listen.
+        self.port = 0
+        self._printed = bytearray()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        while chunk := self.proc.stdout.read1(65536):  # type: ignore[attr-defined]
+            self._printed += chunk
+
+    @property
+    def output(self) -> str:
+        """Everything printed so far."""
+        return bytes(self._printed).decode(errors="replace")
+
+    def wait_for(self, pattern: str, timeout: float = START_TIMEOUT) -> re.Match[str]:
+        """The first whole line printed so far or within ``timeout`` seconds that matches ``pattern``.
+
+        Raises AssertionError, with everything printed, if none does (or the process exits first).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            exited = self.proc.poll() is not None
+            if exited:
+                self._reader.join(1)  # what it printed last is read before the last look
+            text = self.output
+            lines = text.splitlines() if exited or text.endswith("\n") else text.splitlines()[:-1]
+            for line in lines:
+                if found := re.search(pattern, line):
+                    return found
+            if exited or time.monotonic() > deadline:
+                raise AssertionError(f"no line matching {pattern!r}; printed:\n{text}")
+            time.sleep(0.02)
+
+    def peak_memory(self) -> int:
+        """The process's peak resident memory so far, in bytes (Linux's VmHWM)."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) * 1024  # type: ignore[union-attr]
+
+    def stop(self, timeout: float = 15) -> None:
+        """SIGTERM (then SIGKILL after ``timeout`` s); what it printed until then stays in ``output``."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        self._reader.join(5)  # before the pipe closes under it
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+@contextmanager
+def nbroutes_serve(
+    notebook: Path,
+    *options: str,
+    env: dict[str, str] | None = None,
+    nofile: int | None = None,
+    ready: bool = True,
+) -> Iterator[Process]:
+    """``python -m nbroutes serve notebook --port 0 options``; waits until it says where it serves (unless not
+    ``ready``), and sets ``port``; stopped afterwards.
+    """
+    process = Process(
+        ["-m", "nbroutes", "serve", str(notebook), "--port", "0", *options], notebook.parent, env, nofile=nofile
+    )
+    try:
+        if ready:
+            process.port = int(process.wait_for(r"serving \S+ on http://127\.0\.0\.1:(\d+)").group(1))
+        yield process
+    finally:
+        process.stop()
+
+
+@contextmanager
+def uvicorn(
+    target: str,
+    cwd: Path,
+    *options: str,
+    env: dict[str, str] | None = None,
+    path: Sequence[Path] = (),
+    nofile: int | None = None,
+) -> Iterator[Process]:
+    """``python -m uvicorn target`` on a free port of 127.0.0.1 (log level warning), up and listening; stopped after."""
+    port = free_port()
+    process = Process(
+        ["-m", "uvicorn", target, "--port", str(port), "--log-level", "warning", *options],
+        cwd,
+        env,
+        path=path,
+        nofile=nofile,
+    )
+    try:
+        process.port = wait_for_port(process, port, START_TIMEOUT)
+        yield process
+    finally:
+        process.stop()
 
 
 def unavailable(reason: str, install: str) -> NoReturn:

@@ -6,7 +6,6 @@ import asyncio
 import http.client
 import json
 import os
-import queue
 import re
 import shutil
 import signal
@@ -15,8 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +24,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from nbroutes.cli import build_parser, main
 from nbroutes.core.app import App
 from nbroutes.servers.tornado import Server
-from tests.support import stop_process
+from tests.support import nbroutes_serve
 
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 ROOT = Path(__file__).parent.parent
@@ -44,67 +41,6 @@ def write(path: Path, *sources: str | tuple[str, list[str]]) -> Path:
             cells.append(new_code_cell(source))
     nbformat.write(new_notebook(cells=cells), path)
     return path
-
-
-class Served:
-    """A running ``nbroutes serve`` process, its port and everything it printed."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.proc = proc
-        self.lines: list[str] = []
-        self._new: queue.Queue[str] = queue.Queue()
-        self.port = 0
-        for stream in (proc.stdout, proc.stderr):
-            threading.Thread(target=self._read, args=(stream,), daemon=True).start()
-
-    def _read(self, stream: Any) -> None:
-        for line in stream:
-            self._new.put(line.rstrip("\n"))
-
-    def wait_for(self, pattern: str, timeout: float = 15.0) -> re.Match[str]:
-        """The first line printed (before or within ``timeout`` s) that matches ``pattern``."""
-        deadline = time.monotonic() + timeout
-        for line in self.lines:
-            if found := re.search(pattern, line):
-                return found
-        while time.monotonic() < deadline:
-            try:
-                line = self._new.get(timeout=0.05)
-            except queue.Empty:
-                if self.proc.poll() is not None and self._new.empty():
-                    time.sleep(0.1)
-                    if self._new.empty():
-                        break
-                continue
-            self.lines.append(line)
-            if found := re.search(pattern, line):
-                return found
-        raise AssertionError(f"no line matching {pattern!r}; printed:\n" + "\n".join(self.lines))
-
-    @property
-    def output(self) -> str:
-        while not self._new.empty():
-            self.lines.append(self._new.get())
-        return "\n".join(self.lines)
-
-
-@contextmanager
-def serve(notebook: Path, *options: str, ready: bool = True) -> Iterator[Served]:
-    """``python -m nbroutes serve notebook --port 0 options``; waits until it listens; stops it at the end."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nbroutes", "serve", str(notebook), "--port", "0", *options],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    served = Served(proc)
-    try:
-        if ready:
-            served.port = int(served.wait_for(r"serving \S+ on http://127\.0\.0\.1:(\d+)").group(1))
-        yield served
-    finally:
-        stop_process(proc, 15)
 
 
 def request(port: int, method: str, path: str, body: Any = None) -> tuple[int, dict[str, str], Any]:
@@ -127,7 +63,7 @@ def copy(name: str, tmp_path: Path) -> Path:
 
 @pytest.mark.subprocess
 def test_serve_quickstart_answers_as_the_kernel_does(tmp_path: Path) -> None:
-    with serve(copy("quickstart.ipynb", tmp_path)) as served:
+    with nbroutes_serve(copy("quickstart.ipynb", tmp_path)) as served:
         assert request(served.port, "GET", "/api/users/42")[::2] == (200, {"id": "42", "name": "Ada"})
         assert request(served.port, "GET", "/api/greet?name=Grace")[2] == {"message": "Hello, Grace!"}
         assert request(served.port, "GET", "/api/docs/intro/setup")[2] == {"slug": ["intro", "setup"]}
@@ -147,7 +83,7 @@ def test_serve_quickstart_answers_as_the_kernel_does(tmp_path: Path) -> None:
 
 @pytest.mark.subprocess
 def test_serve_todo_api_on_sqlite(tmp_path: Path) -> None:
-    with serve(copy("todo-api.ipynb", tmp_path), "--no-access-log") as served:
+    with nbroutes_serve(copy("todo-api.ipynb", tmp_path), "--no-access-log") as served:
         status, headers, body = request(served.port, "POST", "/api/todos", {"title": "Ship serve"})
         assert status == 201 and body["title"] == "Ship serve" and body["done"] is False
         assert headers["Location"] == f"/api/todos/{body['id']}"
@@ -164,7 +100,7 @@ def test_a_broken_notebook_exits_1_naming_the_cell(tmp_path: Path) -> None:
     notebook = write(
         tmp_path / "broken.ipynb", "%load_ext nbroutes", "%%route /api/ok\n'ok'", "settings = {}\nsettings['missing']"
     )
-    with serve(notebook, ready=False) as served:
+    with nbroutes_serve(notebook, ready=False) as served:
         assert served.proc.wait(15) == 1
         served.wait_for(r"code cell 3 \(notebook cell 4\) failed: settings = \{\}")
         served.wait_for("KeyError: 'missing'")
@@ -217,7 +153,7 @@ def test_serve_serves_the_document_openapi_prints(tmp_path: Path) -> None:
         [sys.executable, "-m", "nbroutes", "openapi", str(notebook)], capture_output=True, text=True, timeout=20
     )
     assert printed.returncode == 0, printed.stderr
-    with serve(notebook) as served:
+    with nbroutes_serve(notebook) as served:
         status, _, document = request(served.port, "GET", "/_nbroutes/openapi.json")
         assert status == 200
         assert document == json.loads(printed.stdout)
@@ -232,7 +168,7 @@ DOCS_PATHS = ("/_nbroutes/openapi.json", "/_nbroutes/docs", "/_nbroutes/docs/swa
 @pytest.mark.subprocess
 def test_serve_no_docs_answers_404_under_the_prefix_and_keeps_it_after_a_reload(tmp_path: Path) -> None:
     notebook = write(tmp_path / "api.ipynb", "%load_ext nbroutes", "%%route /api/version\n{'version': 1}")
-    with serve(notebook, "--no-docs", "--reload") as served:
+    with nbroutes_serve(notebook, "--no-docs", "--reload") as served:
         assert request(served.port, "GET", "/api/version")[2] == {"version": 1}
         for path in DOCS_PATHS:
             assert request(served.port, "GET", path)[::2] == (
@@ -298,7 +234,7 @@ def test_every_command_and_option_is_documented() -> None:
 @pytest.mark.subprocess
 def test_reload_swaps_the_routes_and_keeps_them_when_the_new_version_fails(tmp_path: Path) -> None:
     notebook = write(tmp_path / "api.ipynb", "%load_ext nbroutes", "%%route /api/version\n{'version': 1}")
-    with serve(notebook, "--reload") as served:
+    with nbroutes_serve(notebook, "--reload") as served:
         assert request(served.port, "GET", "/api/version")[2] == {"version": 1}
         served.wait_for("watching api.ipynb")
         time.sleep(0.5)  # the file watcher starts in a thread of its own just after
@@ -328,7 +264,7 @@ WORKER_NOTEBOOK = (
 @pytest.mark.subprocess
 def test_workers_share_the_port_and_drain_on_sigterm(tmp_path: Path) -> None:
     notebook = write(tmp_path / "api.ipynb", *WORKER_NOTEBOOK)
-    with serve(notebook, "--workers", "2") as served:
+    with nbroutes_serve(notebook, "--workers", "2") as served:
         found = served.wait_for(r"with 2 workers \((\d+), (\d+)\)")
         workers = {int(found.group(1)), int(found.group(2))}
         answers: list[int] = []

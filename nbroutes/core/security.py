@@ -32,8 +32,10 @@ __all__ = [
     "HostPolicy",
     "ALLOWED_HOSTS_ENV",
     "DEBUG_ENV",
+    "DOCS_ENV",
     "STATE_CHANGING",
     "debug_from_env",
+    "docs_from_env",
     "host_name",
     "hosts_from_env",
 ]
@@ -42,6 +44,8 @@ __all__ = [
 ALLOWED_HOSTS_ENV = "NBROUTES_ALLOWED_HOSTS"
 #: The environment variable that puts exception text in 500 bodies for ``nbroutes serve`` and the ASGI app.
 DEBUG_ENV = "NBROUTES_DEBUG"
+#: The environment variable that turns the OpenAPI document and docs page off (0) for ``nbroutes serve`` and ASGI.
+DOCS_ENV = "NBROUTES_DOCS"
 #: Set by JupyterHub (and Binder) in the single-user server and its kernels: ``/user/<name>/``.
 _HUB_PREFIX_ENV = "JUPYTERHUB_SERVICE_PREFIX"
 #: Methods a browser sends cross-site without asking first (POST) or that no page should send cross-site.
@@ -64,6 +68,13 @@ def debug_from_env(environ: dict[str, str] | None = None) -> bool:
     """Whether ``$NBROUTES_DEBUG`` asks for exception text in 500 bodies (1, true, yes, on)."""
     env = os.environ if environ is None else environ
     return env.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def docs_from_env(environ: dict[str, str] | None = None) -> bool | None:
+    """What ``$NBROUTES_DOCS`` says of the docs: False for 0, false, no, off; True for 1, true, yes, on; else None."""
+    env = os.environ if environ is None else environ
+    value = env.get(DOCS_ENV, "").strip().lower()
+    return False if value in ("0", "false", "no", "off") else True if value in ("1", "true", "yes", "on") else None
 
 
 def host_name(host: str) -> str | None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime
-import json
 
 import pytest
 
 from nbroutes import App
 from nbroutes.testing import TestClient
+from tests.support import raw_request
 
-from .conftest import add
+from .servers import add
 
 INJECTED = [
     {"path": "/; Domain=evil.com"},
@@ -118,17 +118,34 @@ def test_good_cookies_are_sent_as_before(value, attributes, expected):
 
 def test_over_a_socket_an_injected_path_is_a_500_with_no_cookie(serve):
     app, console = cookie_app(path="/; Domain=evil.com")
-    fetch = serve(app)
-    status, headers, body = fetch("GET", "/api/x")
-    assert status == 500
-    assert headers.get_all("Set-Cookie") is None
-    assert json.loads(body)["error"] == "Internal Server Error"
+    port = serve(app).port
+    answer = raw_request(port, "GET", "/api/x")
+    assert answer.status == 500
+    assert answer.get_all("Set-Cookie") == []
+    assert answer.json()["error"] == "Internal Server Error"
     assert "cookie c: path must start with /" in console.reasons()
-    assert fetch("GET", "/api/ok")[0] == 200
+    assert raw_request(port, "GET", "/api/ok").status == 200
 
 
 def test_over_a_socket_a_good_cookie_arrives_whole(serve):
     app, _ = cookie_app(value="a; b", path="/api", domain="localhost", httponly=True)
-    status, headers, _ = serve(app)("GET", "/api/x")
-    assert status == 200
-    assert headers.get_all("Set-Cookie") == ["c=a%3B%20b; Path=/api; Domain=localhost; HttpOnly"]
+    answer = raw_request(serve(app).port, "GET", "/api/x")
+    assert answer.status == 200
+    assert answer.get_all("Set-Cookie") == ["c=a%3B%20b; Path=/api; Domain=localhost; HttpOnly"]
+
+
+# -- served: nbroutes serve, uvicorn and a kernel, on raw sockets (the ``hostile`` fixture) -----------------------
+
+
+def test_served_an_injected_path_is_a_500_with_no_cookie(hostile):
+    answer = raw_request(hostile.port, "GET", "/api/cookie-injected")
+    assert answer.status == 500, answer
+    assert answer.get_all("Set-Cookie") == []
+    assert answer.json()["error"] == "Internal Server Error"
+    assert raw_request(hostile.port, "GET", "/api/ok").json() == {"ok": True}
+
+
+def test_served_a_good_cookie_arrives_whole(hostile):
+    answer = raw_request(hostile.port, "GET", "/api/cookie-good")
+    assert answer.status == 200, answer
+    assert answer.get_all("Set-Cookie") == ["c=a%3B%20b; Path=/api; Domain=localhost; HttpOnly"]

@@ -13,6 +13,7 @@ from nbroutes import App
 from nbroutes.data import sqlite as data
 from nbroutes.data.resources import LINK_QUERY_LIMIT, crud
 from nbroutes.testing import TestClient
+from tests.support import raw_request
 
 BIG = [2**63, 2**64, 10**30, -(2**63) - 1]
 EDGES = [2**63 - 1, -(2**63)]  # SQLite's own integers: in range, merely absent
@@ -111,18 +112,34 @@ def test_the_link_header_stays_within_the_limit(client):
 
 
 def test_over_a_socket_big_integers_and_long_filters_are_answered(app, serve):
-    fetch = serve(app)
-    assert fetch("POST", "/api/todos", b'{"title": "first"}', {"Content-Type": "application/json"})[0] == 201
-    assert fetch("GET", "/api/todos/9223372036854775808")[0] == 404
-    assert fetch("GET", "/api/todos?count=9223372036854775808")[0] == 422
-    status, _, _ = fetch("POST", "/api/todos", b'{"title": "x", "count": 1e999}', {"Content-Type": "application/json"})
-    assert status == 422
-    status, _, _ = fetch(
-        "POST", "/api/todos", b'{"title": "x", "count": 9223372036854775808}', {"Content-Type": "application/json"}
-    )
-    assert status == 422
-    status, headers, _ = fetch("GET", "/api/todos?title=" + "x" * 50_000)
-    assert status == 200
-    assert headers["Link"] is None and headers["X-Total-Count"] == "0"
-    status, _, body = fetch("GET", "/api/todos/1")
-    assert status == 200
+    port = serve(app).port
+    json_type = {"Content-Type": "application/json"}
+    assert raw_request(port, "POST", "/api/todos", b'{"title": "first"}', json_type).status == 201
+    assert raw_request(port, "GET", "/api/todos/9223372036854775808").status == 404
+    assert raw_request(port, "GET", "/api/todos?count=9223372036854775808").status == 422
+    assert raw_request(port, "POST", "/api/todos", b'{"title": "x", "count": 1e999}', json_type).status == 422
+    big = b'{"title": "x", "count": 9223372036854775808}'
+    assert raw_request(port, "POST", "/api/todos", big, json_type).status == 422
+    answer = raw_request(port, "GET", "/api/todos?title=" + "x" * 50_000)
+    assert answer.status == 200
+    assert "link" not in answer.headers and answer.headers["x-total-count"] == "0"
+    assert raw_request(port, "GET", "/api/todos/1").status == 200
+
+
+# -- served: nbroutes serve, uvicorn and a kernel, on raw sockets (the ``hostile`` fixture) -----------------------
+
+
+def test_served_big_integers_and_long_filters_are_answered(hostile):
+    port, json_type = hostile.port, {"Content-Type": "application/json"}
+    made = raw_request(port, "POST", "/api/todos", b'{"title": "first"}', json_type)
+    assert made.status == 201, made
+    assert raw_request(port, "GET", f"/api/todos/{2**63}").status == 404
+    assert raw_request(port, "GET", f"/api/todos?count={2**63}").status == 422
+    assert raw_request(port, "POST", "/api/todos", b'{"title": "x", "count": 1e999}', json_type).status == 422
+    big = b'{"title": "x", "count": 9223372036854775808}'
+    assert raw_request(port, "POST", "/api/todos", big, json_type).status == 422
+    # 10 KB: ten times the Link header's bound, and within uvicorn's own 16 KB bound on a request's head.
+    answer = raw_request(port, "GET", "/api/todos?title=" + "x" * 10_000)
+    assert answer.status == 200, answer
+    assert "link" not in answer.headers and answer.headers["x-total-count"] == "0"
+    assert raw_request(port, "GET", f"/api/todos/{made.json()['id']}").json()["title"] == "first"

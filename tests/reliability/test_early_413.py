@@ -9,81 +9,68 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from .wire import Process, connect, head, nbroutes_serve, read_answer, uvicorn, write_notebook
+from tests.support import Process, connect, read_response, request_head
 
 FIFTY_MB = 50 * 1024**2
 
 
-@pytest.fixture(scope="module")
-def notebook(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_notebook(tmp_path_factory.mktemp("early413"))
-
-
-@pytest.fixture(scope="module", params=["serve", "uvicorn"])
-def served(request: pytest.FixtureRequest, notebook: Path) -> Iterator[Process]:
-    start = nbroutes_serve if request.param == "serve" else uvicorn
-    with start(notebook) as process:
-        yield process
-
-
-def test_a_declared_length_over_the_limit_is_413_before_a_byte_of_body(served: Process) -> None:
-    with connect(served.port) as sock:
-        sock.sendall(head("POST", "/api/small", {"Content-Length": str(FIFTY_MB)}))  # and no body at all
-        answer = read_answer(sock, timeout=3)
+def test_a_declared_length_over_the_limit_is_413_before_a_byte_of_body(wire_server: Process) -> None:
+    with connect(wire_server.port) as sock:
+        sock.sendall(request_head("POST", "/api/small", {"Content-Length": str(FIFTY_MB)}))  # and no body at all
+        answer = read_response(sock, timeout=3)
         assert answer.status == 413
         assert b"Body exceeded 1kb limit" in answer.body
         assert answer.headers.get("connection") == "close"
 
 
 @pytest.mark.parametrize("size", [FIFTY_MB, 200 * 1024**2, 10**15])
-def test_expect_100_continue_over_the_limit_gets_413_and_never_100(served: Process, size: int) -> None:
+def test_expect_100_continue_over_the_limit_gets_413_and_never_100(wire_server: Process, size: int) -> None:
     # Over 100 MB too: that was a bare 400 from Tornado's own max_body_size.
-    with connect(served.port) as sock:
-        sock.sendall(head("POST", "/api/small", {"Content-Length": str(size), "Expect": "100-continue"}))
-        answer = read_answer(sock, timeout=3)
+    with connect(wire_server.port) as sock:
+        sock.sendall(request_head("POST", "/api/small", {"Content-Length": str(size), "Expect": "100-continue"}))
+        answer = read_response(sock, timeout=3)
         assert (answer.status, answer.interim) == (413, [])
 
 
-def test_expect_100_continue_within_the_limit_still_gets_100(served: Process) -> None:
-    with connect(served.port) as sock:
-        sock.sendall(head("POST", "/api/small", {"Content-Length": "5", "Expect": "100-continue"}))
+def test_expect_100_continue_within_the_limit_still_gets_100(wire_server: Process) -> None:
+    with connect(wire_server.port) as sock:
+        sock.sendall(request_head("POST", "/api/small", {"Content-Length": "5", "Expect": "100-continue"}))
         sock.settimeout(3)
         assert sock.recv(100).startswith(b"HTTP/1.1 100 ")
         sock.sendall(b"hello")
-        answer = read_answer(sock)
+        answer = read_response(sock)
         assert answer.status == 200 and answer.body == b'{"size":5}'
 
 
-def test_a_50mb_upload_to_a_1kb_route_is_answered_before_it_is_sent(served: Process) -> None:
-    with connect(served.port) as sock:
-        sent = _send_in_background(sock, head("POST", "/api/small", {"Content-Length": str(FIFTY_MB)}), FIFTY_MB)
-        answer = read_answer(sock, timeout=5)
+def test_a_50mb_upload_to_a_1kb_route_is_answered_before_it_is_sent(wire_server: Process) -> None:
+    with connect(wire_server.port) as sock:
+        start = request_head("POST", "/api/small", {"Content-Length": str(FIFTY_MB)})
+        sent = _send_in_background(sock, start, FIFTY_MB)
+        answer = read_response(sock, timeout=5)
         assert answer.status == 413
         assert sent[0] < FIFTY_MB // 2, f"the client had sent {sent[0]} bytes before the 413"
 
 
-def test_a_chunked_body_is_refused_as_soon_as_it_crosses_the_limit(served: Process) -> None:
-    with connect(served.port) as sock:
-        start = head("POST", "/api/small", {"Transfer-Encoding": "chunked"})
+def test_a_chunked_body_is_refused_as_soon_as_it_crosses_the_limit(wire_server: Process) -> None:
+    with connect(wire_server.port) as sock:
+        start = request_head("POST", "/api/small", {"Transfer-Encoding": "chunked"})
         sent = _send_in_background(sock, start, FIFTY_MB, chunked=True)
-        answer = read_answer(sock, timeout=5)
+        answer = read_response(sock, timeout=5)
         assert answer.status == 413 and b"Body exceeded 1kb limit" in answer.body
         assert sent[0] < FIFTY_MB // 2, f"the client had sent {sent[0]} bytes before the 413"
 
 
-def test_the_server_still_answers_after_refusing(served: Process) -> None:
+def test_the_server_still_answers_after_refusing(wire_server: Process) -> None:
     for _ in range(3):
-        with connect(served.port) as sock:
-            sock.sendall(head("POST", "/api/small", {"Content-Length": str(FIFTY_MB)}))
-            assert read_answer(sock, timeout=3).status == 413
-    with connect(served.port) as sock:
-        sock.sendall(head("GET", "/api/hello"))
-        assert read_answer(sock).status == 200
+        with connect(wire_server.port) as sock:
+            sock.sendall(request_head("POST", "/api/small", {"Content-Length": str(FIFTY_MB)}))
+            assert read_response(sock, timeout=3).status == 413
+    with connect(wire_server.port) as sock:
+        sock.sendall(request_head("GET", "/api/hello"))
+        assert read_response(sock).status == 200
 
 
 def _send_in_background(sock: socket.socket, start: bytes, size: int, *, chunked: bool = False) -> list[int]:

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from nbroutes import App
+from tests.support import Process, nbroutes_serve, raw_request
 
-from .processes import Process, fetch, nbroutes_serve, notebook, tornado_server, uvicorn
+from .servers import notebook, tornado_server, uvicorn_app, uvicorn_notebook
 
 SECRET = "db password is hunter2"
 PLAIN = {"error": "Internal Server Error"}
@@ -23,6 +24,7 @@ DETAIL = {"error": "Internal Server Error", "detail": f"RuntimeError: {SECRET}"}
 BOOM_CELLS = (
     "%load_ext nbroutes",
     f"%%route /api/boom\ndef GET(req):\n    raise RuntimeError({SECRET!r})\n",
+    "%%route GET /api/ok\nreturn {'ok': True}",
 )
 
 APP_MODULE = f"""
@@ -37,6 +39,11 @@ def boom(req):
     raise RuntimeError({SECRET!r})
 
 
+@app.route("/api/ok")
+def ok(req):
+    return {{"ok": True}}
+
+
 asgi = nbroutes.asgi.app(app)
 """
 
@@ -46,6 +53,7 @@ def assert_traceback_logged(process: Process) -> None:
     output = process.output
     assert "Traceback (most recent call last)" in output, output
     assert "GET /api/boom raised RuntimeError" in output, output
+    assert raw_request(process.port, "GET", "/api/ok").json() == {"ok": True}  # and the ordinary route answers
 
 
 def test_an_app_sends_no_exception_text_unless_made_with_debug() -> None:
@@ -56,7 +64,7 @@ def test_an_app_sends_no_exception_text_unless_made_with_debug() -> None:
             raise RuntimeError(SECRET)
 
         with tornado_server(app) as server:
-            answer = fetch(server.port, "GET", "/api/boom")
+            answer = raw_request(server.port, "GET", "/api/boom")
         assert answer.status == 500
         assert answer.json() == expected
 
@@ -64,7 +72,7 @@ def test_an_app_sends_no_exception_text_unless_made_with_debug() -> None:
 def test_nbroutes_serve_sends_no_exception_text_and_prints_the_traceback(tmp_path: Path) -> None:
     path = notebook(tmp_path / "boom.ipynb", *BOOM_CELLS)
     with nbroutes_serve(path) as served:
-        answer = fetch(served.port, "GET", "/api/boom")
+        answer = raw_request(served.port, "GET", "/api/boom")
         assert answer.status == 500
         assert answer.json() == PLAIN
         assert "hunter2" not in answer.text
@@ -75,31 +83,23 @@ def test_nbroutes_serve_sends_no_exception_text_and_prints_the_traceback(tmp_pat
 def test_nbroutes_serve_sends_the_detail_when_asked(tmp_path: Path, switch: tuple[str, ...]) -> None:
     path = notebook(tmp_path / "boom.ipynb", *BOOM_CELLS)
     with nbroutes_serve(path, *switch, env=None if switch else {"NBROUTES_DEBUG": "1"}) as served:
-        assert fetch(served.port, "GET", "/api/boom").json() == DETAIL
+        assert raw_request(served.port, "GET", "/api/boom").json() == DETAIL
 
 
 def test_a_notebook_under_uvicorn_sends_no_exception_text_and_logs_the_traceback(tmp_path: Path) -> None:
     path = notebook(tmp_path / "boom.ipynb", *BOOM_CELLS)
-    with uvicorn("nbroutes.asgi:from_env", tmp_path, "--factory", env={"NBROUTES_NOTEBOOK": str(path)}) as served:
-        answer = fetch(served.port, "GET", "/api/boom")
+    with uvicorn_notebook(path) as served:
+        answer = raw_request(served.port, "GET", "/api/boom")
         assert answer.status == 500
         assert answer.json() == PLAIN
         assert_traceback_logged(served)
-    env = {"NBROUTES_NOTEBOOK": str(path), "NBROUTES_DEBUG": "1"}
-    with uvicorn("nbroutes.asgi:from_env", tmp_path, "--factory", env=env) as served:
-        assert fetch(served.port, "GET", "/api/boom").json() == DETAIL
+    with uvicorn_notebook(path, env={"NBROUTES_DEBUG": "1"}) as served:
+        assert raw_request(served.port, "GET", "/api/boom").json() == DETAIL
 
 
 def test_an_app_under_uvicorn_sends_no_exception_text_and_logs_the_traceback(tmp_path: Path) -> None:
-    (tmp_path / "appmod.py").write_text(APP_MODULE)
-    with uvicorn("appmod:asgi", tmp_path, env={"PYTHONPATH": _with_path(tmp_path)}) as served:
-        answer = fetch(served.port, "GET", "/api/boom")
+    with uvicorn_app(APP_MODULE, tmp_path) as served:
+        answer = raw_request(served.port, "GET", "/api/boom")
         assert answer.status == 500
         assert answer.json() == PLAIN
         assert_traceback_logged(served)
-
-
-def _with_path(directory: Path) -> str:
-    import os
-
-    return os.pathsep.join(filter(None, [str(directory), os.environ.get("PYTHONPATH", "")]))

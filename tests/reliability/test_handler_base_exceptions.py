@@ -8,21 +8,14 @@ Every request has a client timeout: the defect was a hang as often as a dead ser
 from __future__ import annotations
 
 import asyncio
-import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
 
-from .rawhttp import raw_request, tornado_server, uvicorn_server, wait_for_port
+from tests.support import Process, nbroutes_serve, raw_request
 
-ROOT = Path(__file__).resolve().parents[2]
+from .servers import notebook, tornado_server, uvicorn_app
 
 #: The routes, as %%route cells: the notebook ``nbroutes serve`` and the kernel run, and (see APP_SOURCE) an App.
 CELLS = {
@@ -87,101 +80,67 @@ def make_app():
 
 
 def write_notebook(path: Path) -> Path:
-    cells = [new_code_cell("%load_ext nbroutes")]
-    cells += [new_code_cell(f"%%route {route}\n{code}") for route, code in {**CELLS, **STREAM_CELLS}.items()]
-    nbformat.write(new_notebook(cells=cells), path)
-    return path
+    routes = [f"%%route {route}\n{code}" for route, code in {**CELLS, **STREAM_CELLS}.items()]
+    return notebook(path, "%load_ext nbroutes", *routes)
 
 
 @pytest.fixture(scope="module", params=["tornado", "uvicorn"])
 def port(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     if request.param == "tornado":
-        with tornado_server(make_app()) as served:
-            yield served
+        with tornado_server(make_app()) as server:
+            yield server.port
     else:
-        with uvicorn_server(app_source(), tmp_path_factory.mktemp("uvicorn")) as served:
-            yield served
+        with uvicorn_app(app_source(), tmp_path_factory.mktemp("uvicorn")) as process:
+            yield process.port
+            assert process.proc.poll() is None, "uvicorn died"
 
 
 @pytest.mark.parametrize("path", EXITS)
 def test_a_base_exception_is_that_requests_500_and_the_server_goes_on(port: int, path: str) -> None:
-    answer = raw_request(port, path, timeout=5)
+    answer = raw_request(port, "GET", path, timeout=5)
     assert answer.status == 500, answer
     body = answer.json()
     assert body["error"] == "Internal Server Error"
     assert body["detail"].startswith(NAMES[path]), body
-    assert raw_request(port, "/api/ok", timeout=5).json() == {"ok": True}
+    assert raw_request(port, "GET", "/api/ok", timeout=5).json() == {"ok": True}
 
 
 @pytest.mark.parametrize("path", list(STREAM_CELLS))
 def test_a_base_exception_mid_stream_cuts_the_body_and_the_server_goes_on(port: int, path: str) -> None:
     try:
-        answer = raw_request(port, path, timeout=5)
+        answer = raw_request(port, "GET", path, timeout=5, partial=True)
     except ConnectionError:
         pass  # cut before anything came: also an answer that ends
     else:
         assert answer.status == 200 and answer.body.startswith(b"first")
-    assert raw_request(port, "/api/ok", timeout=5).json() == {"ok": True}
+    assert raw_request(port, "GET", "/api/ok", timeout=5).json() == {"ok": True}
 
 
 # -- nbroutes serve: a real process ---------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, subprocess.Popen[bytes], Path]]:
-    here = tmp_path_factory.mktemp("serve")
-    notebook = write_notebook(here / "exits.ipynb")
-    log = here / "serve.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "nbroutes", "serve", str(notebook), "--port", "0"],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        port = _port_from(log, process)
-        yield wait_for_port(process, port), process, log
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _port_from(log: Path, process: subprocess.Popen[bytes], timeout: float = 30) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = re.search(r"serving \S+ on http://127\.0\.0\.1:(\d+)", log.read_text(errors="replace"))
-        if found:
-            return int(found.group(1))
-        if process.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise AssertionError(f"nbroutes serve did not start:\n{log.read_text(errors='replace')}")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+    with nbroutes_serve(write_notebook(tmp_path_factory.mktemp("serve") / "exits.ipynb")) as process:
+        yield process
 
 
 @pytest.mark.parametrize("path", EXITS + list(STREAM_CELLS))
-def test_nbroutes_serve_survives(served: tuple[int, subprocess.Popen[bytes], Path], path: str) -> None:
-    port, process, log = served
+def test_nbroutes_serve_survives(served: Process, path: str) -> None:
     try:
-        answer = raw_request(port, path, timeout=5)
+        answer = raw_request(served.port, "GET", path, timeout=5, partial=True)
     except ConnectionError:
         assert path in STREAM_CELLS
     else:
         assert answer.status == (200 if path in STREAM_CELLS else 500), answer
-    assert process.poll() is None, f"nbroutes serve exited with {process.returncode}:\n{log.read_text()}"
-    assert raw_request(port, "/api/ok", timeout=5).json() == {"ok": True}
+    assert served.proc.poll() is None, f"nbroutes serve exited with {served.proc.returncode}:\n{served.output}"
+    assert raw_request(served.port, "GET", "/api/ok", timeout=5).json() == {"ok": True}
 
 
-def test_nbroutes_serve_logs_the_traceback(served: tuple[int, subprocess.Popen[bytes], Path]) -> None:
-    port, _, log = served
-    assert raw_request(port, "/api/interrupt", timeout=5).status == 500
-    text = log.read_text(errors="replace")
-    assert "Traceback (most recent call last)" in text and "raise KeyboardInterrupt" in text
+def test_nbroutes_serve_logs_the_traceback(served: Process) -> None:
+    assert raw_request(served.port, "GET", "/api/interrupt", timeout=5).status == 500
+    served.wait_for("raise KeyboardInterrupt", timeout=5)  # printed by the server as it answered: read by a thread
+    assert "Traceback (most recent call last)" in served.output
 
 
 # -- the server's own cancellation still stops a request -------------------------------------------

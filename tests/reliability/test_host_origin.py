@@ -17,8 +17,9 @@ import pytest
 
 from nbroutes import App, cors
 from nbroutes.servers.tornado import Server
+from tests.support import HTTPResult, nbroutes_serve, raw_request
 
-from .processes import Answer, fetch, nbroutes_serve, notebook, tornado_server, uvicorn
+from .servers import notebook, tornado_server, uvicorn_notebook
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 EVIL = "http://evil.example"
@@ -49,8 +50,8 @@ def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Server, list[Any]]
         yield server, rows
 
 
-def post(port: int, headers: dict[str, str], path: str = "/api/todos") -> Answer:
-    return fetch(port, "POST", path, "title=csrf", {**FORM, **headers})
+def post(port: int, headers: dict[str, str], path: str = "/api/todos") -> HTTPResult:
+    return raw_request(port, "POST", path, "title=csrf", {**FORM, **headers})
 
 
 # -- cross-site writes ---------------------------------------------------------------------
@@ -80,7 +81,7 @@ def test_every_state_changing_method_from_another_site_is_refused(
     served: tuple[Server, list[Any]], method: str, headers: dict[str, str]
 ) -> None:
     server, rows = served
-    answer = fetch(server.port, method, "/api/todos", "title=csrf", {**FORM, **headers})
+    answer = raw_request(server.port, method, "/api/todos", "title=csrf", {**FORM, **headers})
     assert answer.status == 403, answer.text
     assert rows == []
 
@@ -101,8 +102,8 @@ def test_cross_site_reads_and_preflights_pass_the_browser_keeps_their_answers(
     served: tuple[Server, list[Any]],
 ) -> None:
     server, _ = served
-    assert fetch(server.port, "GET", "/api/todos", headers={"Origin": EVIL}).status == 200
-    preflight = fetch(
+    assert raw_request(server.port, "GET", "/api/todos", headers={"Origin": EVIL}).status == 200
+    preflight = raw_request(
         server.port, "OPTIONS", "/api/todos", headers={"Origin": EVIL, "Access-Control-Request-Method": "POST"}
     )
     assert preflight.status == 204
@@ -141,7 +142,7 @@ def test_a_cors_policy_on_other_paths_does_not_open_this_one(monkeypatch: pytest
 
 def test_a_rebound_host_is_refused_and_the_refusal_names_the_option(served: tuple[Server, list[Any]]) -> None:
     server, _ = served
-    answer = fetch(server.port, "GET", "/api/todos", headers={"Host": "rebind.attacker.example"})
+    answer = raw_request(server.port, "GET", "/api/todos", headers={"Host": "rebind.attacker.example"})
     assert answer.status == 403, answer.text
     detail = answer.json()["detail"]
     assert "rebind.attacker.example" in detail
@@ -166,7 +167,7 @@ def test_a_rebound_host_is_refused_and_the_refusal_names_the_option(served: tupl
 )
 def test_loopback_names_and_ip_addresses_are_answered(served: tuple[Server, list[Any]], host: str) -> None:
     server, _ = served
-    answer = fetch(server.port, "GET", "/api/todos", headers={"Host": host.format(port=server.port)})
+    answer = raw_request(server.port, "GET", "/api/todos", headers={"Host": host.format(port=server.port)})
     assert answer.status == 200, answer.text
 
 
@@ -183,7 +184,7 @@ def test_loopback_names_and_ip_addresses_are_answered(served: tuple[Server, list
 )
 def test_other_names_are_refused(served: tuple[Server, list[Any]], host: str) -> None:
     server, _ = served
-    assert fetch(server.port, "GET", "/api/todos", headers={"Host": host.format(port=server.port)}).status == 403
+    assert raw_request(server.port, "GET", "/api/todos", headers={"Host": host.format(port=server.port)}).status == 403
 
 
 def test_allowed_hosts_come_from_the_app_and_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -192,7 +193,7 @@ def test_allowed_hosts_come_from_the_app_and_the_environment(monkeypatch: pytest
     with tornado_server(app) as server:
 
         def status(host: str) -> int:
-            return fetch(server.port, "GET", "/api/todos", headers={"Host": host}).status
+            return raw_request(server.port, "GET", "/api/todos", headers={"Host": host}).status
 
         assert status("api.example.com") == 200
         assert status("API.Example.COM:443") == 200  # names are case-insensitive; the port is not checked
@@ -205,7 +206,7 @@ def test_a_star_turns_the_host_check_off(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("NBROUTES_ALLOWED_HOSTS", "*")
     app, rows = todo_app()
     with tornado_server(app) as server:
-        assert fetch(server.port, "GET", "/api/todos", headers={"Host": "anything.example"}).status == 200
+        assert raw_request(server.port, "GET", "/api/todos", headers={"Host": "anything.example"}).status == 200
         assert post(server.port, {"Host": "anything.example", "Origin": EVIL}).status == 403  # writes still checked
     assert rows == []
 
@@ -215,7 +216,7 @@ def test_a_server_bound_to_a_name_answers_to_it(monkeypatch: pytest.MonkeyPatch)
     app, _ = todo_app()
     with tornado_server(app) as server:
         server.app.allow_hosts("box.internal")  # what Server.start does with the name it binds
-        assert fetch(server.port, "GET", "/api/todos", headers={"Host": "box.internal:8000"}).status == 200
+        assert raw_request(server.port, "GET", "/api/todos", headers={"Host": "box.internal:8000"}).status == 200
 
 
 # -- behind jupyter-server-proxy under JupyterHub and Binder ------------------------------------
@@ -229,20 +230,20 @@ def test_requests_the_jupyter_proxy_forwarded_keep_the_hubs_name(monkeypatch: py
     with tornado_server(app) as server:
         hub = "hub.example.org"
         forwarded = {"Host": hub, "X-Forwarded-Context": f"/user/ada/proxy/{server.port}"}
-        assert fetch(server.port, "GET", "/api/todos", headers=forwarded).status == 200
+        assert raw_request(server.port, "GET", "/api/todos", headers=forwarded).status == 200
         # The page's origin is the hub's (https), the request's Host the same name: same origin.
         assert post(server.port, {**forwarded, "Origin": f"https://{hub}"}).status == 201
         assert post(server.port, {**forwarded, "Origin": EVIL}).status == 403
-        assert fetch(server.port, "GET", "/api/todos", headers={"Host": hub}).status == 403
+        assert raw_request(server.port, "GET", "/api/todos", headers={"Host": hub}).status == 403
         other_user = {"Host": hub, "X-Forwarded-Context": f"/user/eve/proxy/{server.port}"}
-        assert fetch(server.port, "GET", "/api/todos", headers=other_user).status == 403
+        assert raw_request(server.port, "GET", "/api/todos", headers=other_user).status == 403
     assert len(rows) == 1
 
     monkeypatch.delenv("JUPYTERHUB_SERVICE_PREFIX")
     app, _ = todo_app()
     with tornado_server(app) as server:  # outside JupyterHub the header proves nothing
         forwarded = {"Host": "hub.example.org", "X-Forwarded-Context": f"/user/ada/proxy/{server.port}"}
-        assert fetch(server.port, "GET", "/api/todos", headers=forwarded).status == 403
+        assert raw_request(server.port, "GET", "/api/todos", headers=forwarded).status == 403
 
 
 # -- nbroutes serve and the ASGI app ---------------------------------------------------------------
@@ -260,26 +261,25 @@ def test_nbroutes_serve_refuses_other_hosts_and_cross_site_writes(tmp_path: Path
     path = notebook(tmp_path / "todo.ipynb", *TODO_CELLS)
     with nbroutes_serve(path, "--allowed-host", "api.example.com", "--allowed-host", "x.example.net") as served:
         port = served.port
-        assert fetch(port, "GET", "/api/todos", headers={"Host": "api.example.com"}).status == 200
-        assert fetch(port, "GET", "/api/todos", headers={"Host": "x.example.net"}).status == 200
-        refused = fetch(port, "GET", "/api/todos", headers={"Host": "rebind.attacker.example"})
+        assert raw_request(port, "GET", "/api/todos", headers={"Host": "api.example.com"}).status == 200
+        assert raw_request(port, "GET", "/api/todos", headers={"Host": "x.example.net"}).status == 200
+        refused = raw_request(port, "GET", "/api/todos", headers={"Host": "rebind.attacker.example"})
         assert refused.status == 403 and "--allowed-host rebind.attacker.example" in refused.json()["detail"]
         assert post(port, {"Origin": EVIL}).status == 403
         assert post(port, {"Host": "api.example.com", "Origin": "https://api.example.com"}).status == 201
-        assert fetch(port, "GET", "/api/todos").json() == {"rows": [{"title": "csrf"}]}
+        assert raw_request(port, "GET", "/api/todos").json() == {"rows": [{"title": "csrf"}]}
 
 
 def test_the_asgi_app_under_uvicorn_takes_its_hosts_from_the_environment(tmp_path: Path) -> None:
     path = notebook(tmp_path / "todo.ipynb", *TODO_CELLS)
-    with uvicorn("nbroutes.asgi:from_env", tmp_path, "--factory", env={"NBROUTES_NOTEBOOK": str(path)}) as served:
+    with uvicorn_notebook(path) as served:
         port = served.port
-        assert fetch(port, "GET", "/api/todos").status == 200
-        refused = fetch(port, "GET", "/api/todos", headers={"Host": "api.example.com"})
+        assert raw_request(port, "GET", "/api/todos").status == 200
+        refused = raw_request(port, "GET", "/api/todos", headers={"Host": "api.example.com"})
         assert refused.status == 403
         # A deployed app behind a real domain: the refusal says how to name it.
         assert "NBROUTES_ALLOWED_HOSTS=api.example.com" in refused.json()["detail"]
         assert post(port, {"Origin": EVIL}).status == 403
-        assert fetch(port, "GET", "/api/todos").json() == {"rows": []}
-    env = {"NBROUTES_NOTEBOOK": str(path), "NBROUTES_ALLOWED_HOSTS": "api.example.com"}
-    with uvicorn("nbroutes.asgi:from_env", tmp_path, "--factory", env=env) as served:
-        assert fetch(served.port, "GET", "/api/todos", headers={"Host": "api.example.com"}).status == 200
+        assert raw_request(port, "GET", "/api/todos").json() == {"rows": []}
+    with uvicorn_notebook(path, env={"NBROUTES_ALLOWED_HOSTS": "api.example.com"}) as served:
+        assert raw_request(served.port, "GET", "/api/todos", headers={"Host": "api.example.com"}).status == 200

@@ -20,8 +20,9 @@ from nbroutes.core.requests import Request
 from nbroutes.core.responses import dumps
 from nbroutes.core.validation import RequestValidationError, validation_errors
 from nbroutes.testing import TestClient
+from tests.support import raw_request
 
-from .conftest import add
+from .servers import add
 
 JSON_TYPE = {"Content-Type": "application/json"}
 
@@ -240,29 +241,57 @@ def test_request_body_property_refuses_hostile_json():
 
 def test_over_a_socket_the_quickstart_route_survives_hostile_json(serve):
     app, console = quickstart()
-    fetch = serve(app)
+    port = serve(app).port
     for raw in HOSTILE:
-        status, _, body = fetch("POST", "/api/items", raw, JSON_TYPE)
-        assert status == 400, raw
-        assert body.startswith(b"Invalid JSON"), raw
-    status, _, _ = fetch("POST", "/api/items", b'{"t": "\\ud83d\\ude00", "n": 1e308}', JSON_TYPE)
-    assert status == 201
-    status, _, body = fetch("GET", "/api/items")
-    assert (status, json.loads(body)) == (200, [{"t": "\U0001f600", "n": 1e308}])
+        answer = raw_request(port, "POST", "/api/items", raw, JSON_TYPE)
+        assert answer.status == 400, raw
+        assert answer.body.startswith(b"Invalid JSON"), raw
+    assert raw_request(port, "POST", "/api/items", b'{"t": "\\ud83d\\ude00", "n": 1e308}', JSON_TYPE).status == 201
+    answer = raw_request(port, "GET", "/api/items")
+    assert (answer.status, answer.json()) == (200, [{"t": "\U0001f600", "n": 1e308}])
     assert console.errors == []
 
 
 def test_over_a_socket_a_typed_route_answers_422_not_500(serve):
     app, _ = typed_app()
-    fetch = serve(app)
+    port = serve(app).port
     for raw in (b'{"t": NaN}', b'{"t": 1e999}', b'{"t": "\\ud800"}'):
-        status, headers, body = fetch("POST", "/api/typed", raw, JSON_TYPE)
-        assert status == 422, raw
-        assert json.loads(body)["detail"][0]["type"] == "json_invalid"
+        answer = raw_request(port, "POST", "/api/typed", raw, JSON_TYPE)
+        assert answer.status == 422, raw
+        assert answer.json()["detail"][0]["type"] == "json_invalid"
 
 
 def test_over_a_socket_a_stored_surrogate_and_nan_are_sent(serve):
     app = App()
     add(app, "/api/x", lambda req: {"name": "a\udcffb", "mean": float("nan")})
-    status, _, body = serve(app)("GET", "/api/x")
-    assert (status, json.loads(body)) == (200, {"name": "a\udcffb", "mean": None})
+    answer = raw_request(serve(app).port, "GET", "/api/x")
+    assert (answer.status, answer.json()) == (200, {"name": "a\udcffb", "mean": None})
+
+
+# -- served: nbroutes serve, uvicorn and a kernel, on raw sockets (the ``hostile`` fixture) -----------------------
+
+
+def test_served_the_quickstart_route_refuses_hostile_json_and_keeps_working(hostile):
+    for raw in HOSTILE:
+        answer = raw_request(hostile.port, "POST", "/api/items", raw, JSON_TYPE)
+        assert answer.status == 400, (raw, answer)
+        assert answer.body.startswith(b"Invalid JSON"), raw
+    kept = b'{"t": "\\ud83d\\ude00", "n": 1e308}'
+    assert raw_request(hostile.port, "POST", "/api/items", kept, JSON_TYPE).status == 201
+    answer = raw_request(hostile.port, "GET", "/api/items")
+    assert answer.status == 200
+    assert answer.json()[-1] == {"t": "\U0001f600", "n": 1e308}
+    assert {"t": None} not in answer.json()  # nothing hostile was kept
+
+
+def test_served_a_typed_route_answers_422_not_500(hostile):
+    for raw in (b'{"t": NaN}', b'{"t": 1e999}', b'{"t": "\\ud800"}'):
+        answer = raw_request(hostile.port, "POST", "/api/typed", raw, JSON_TYPE)
+        assert answer.status == 422, (raw, answer)
+        assert answer.json()["detail"][0]["type"] == "json_invalid"
+    assert raw_request(hostile.port, "POST", "/api/typed", b'{"t": 1}', JSON_TYPE).json() == {"t": 1}
+
+
+def test_served_a_held_surrogate_and_nan_are_sent(hostile):
+    answer = raw_request(hostile.port, "GET", "/api/held")
+    assert (answer.status, answer.json()) == (200, {"name": "a\udcffb", "mean": None})

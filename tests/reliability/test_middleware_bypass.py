@@ -1,7 +1,8 @@
 """Middleware matches exactly the path that routing matches: no spelling of a protected path gets past it.
 
-Every request here is written byte for byte on a raw socket, to nbroutes' Tornado server and to a real
-uvicorn, because http clients normalise the very targets an attacker sends.
+Every request here is written byte for byte on a raw socket, to nbroutes' Tornado server in-process, to
+``nbroutes serve`` and a real uvicorn, and in a real kernel, because http clients normalise the very targets an
+attacker sends.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from .rawhttp import raw_request, tornado_server, uvicorn_server
+from tests.support import raw_request
+
+from .servers import ADAPTERS, notebook, serve_notebook, tornado_server, uvicorn_app
 
 TOKEN = "s3cret-token"
 
@@ -44,6 +47,17 @@ def public(req):
 asgi = nbroutes.asgi.app(app)
 """
 
+#: The same routes and guards as notebook cells, for ``nbroutes serve`` and the kernel.
+CELLS = (
+    "%load_ext nbroutes",
+    f"import os\nimport nbroutes\n\nos.environ['BYPASS_TEST_TOKEN'] = {TOKEN!r}",
+    "nbroutes.middleware(nbroutes.require_token('BYPASS_TEST_TOKEN'), matcher='/api/admin/:path*')",
+    "nbroutes.middleware(nbroutes.require_token('BYPASS_TEST_TOKEN'), matcher='/api/files/:name')",
+    "%%route /api/admin/secret\ndef GET(req):\n    return {'secret': 'the launch codes'}",
+    "%%route /api/files/[name]\ndef GET(req):\n    return {'file': req.params['name']}",
+    "%%route /api/public/[...rest]\ndef GET(req):\n    return {'rest': req.params['rest']}",
+)
+
 
 def make_app():
     namespace: dict[str, object] = {}
@@ -51,23 +65,27 @@ def make_app():
     return namespace["app"]
 
 
-@pytest.fixture(scope="module", params=["tornado", "uvicorn"])
+@pytest.fixture(scope="module", params=["tornado", "uvicorn-app", *ADAPTERS])
 def port(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """The same app on nbroutes' Tornado server and under a real uvicorn."""
+    """The same routes on nbroutes' Tornado server, under a real uvicorn, and as a notebook served three ways."""
+    here = tmp_path_factory.mktemp("bypass")
     if request.param == "tornado":
-        with tornado_server(make_app()) as served:
-            yield served
+        with tornado_server(make_app()) as server:
+            yield server.port
+    elif request.param == "uvicorn-app":
+        with uvicorn_app(APP_SOURCE, here) as process:
+            yield process.port
     else:
-        with uvicorn_server(APP_SOURCE, tmp_path_factory.mktemp("uvicorn")) as served:
-            yield served
+        with serve_notebook(request.param, notebook(here / "bypass.ipynb", *CELLS)) as served:
+            yield served.port
 
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def test_the_protected_path_needs_the_token(port: int) -> None:
-    assert raw_request(port, "/api/admin/secret").status == 401
-    answer = raw_request(port, "/api/admin/secret", headers=AUTH)
+    assert raw_request(port, "GET", "/api/admin/secret").status == 401
+    answer = raw_request(port, "GET", "/api/admin/secret", headers=AUTH)
     assert answer.status == 200 and answer.json() == {"secret": "the launch codes"}
 
 
@@ -82,31 +100,31 @@ def test_the_protected_path_needs_the_token(port: int) -> None:
     ],
 )
 def test_a_percent_encoded_spelling_still_meets_the_middleware(port: int, target: str) -> None:
-    answer = raw_request(port, target)
+    answer = raw_request(port, "GET", target)
     assert answer.status == 401, answer
     assert b"launch codes" not in answer.body
-    assert raw_request(port, target, headers=AUTH).json() == {"secret": "the launch codes"}
+    assert raw_request(port, "GET", target, headers=AUTH).json() == {"secret": "the launch codes"}
 
 
 def test_an_encoded_slash_does_not_take_a_parameter_out_of_its_matcher(port: int) -> None:
     # Routing keeps %2F inside one segment, so [name] is "a/b": a matcher on the decoded and re-joined path
     # ("/api/files/a/b") would miss ":name" and let the request through.
-    answer = raw_request(port, "/api/files/a%2Fb")
+    answer = raw_request(port, "GET", "/api/files/a%2Fb")
     assert answer.status == 401, answer
-    assert raw_request(port, "/api/files/a%2Fb", headers=AUTH).json() == {"file": "a/b"}
-    assert raw_request(port, "/api/files/%61%2f%62", headers=AUTH).json() == {"file": "a/b"}
+    assert raw_request(port, "GET", "/api/files/a%2Fb", headers=AUTH).json() == {"file": "a/b"}
+    assert raw_request(port, "GET", "/api/files/%61%2f%62", headers=AUTH).json() == {"file": "a/b"}
 
 
 @pytest.mark.parametrize("target", ["api/admin/secret", "*", "http://127.0.0.1/api/admin/secret", "api"])
 def test_a_target_that_is_not_origin_form_is_400(port: int, target: str) -> None:
-    answer = raw_request(port, target)
+    answer = raw_request(port, "GET", target)
     assert answer.status == 400, answer
     assert b"launch codes" not in answer.body
     assert "must start with '/'" in answer.json()["detail"]
 
 
 def test_options_asterisk_is_400_not_a_route(port: int) -> None:
-    answer = raw_request(port, "*", method="OPTIONS")
+    answer = raw_request(port, "OPTIONS", "*")
     assert answer.status == 400, answer
 
 
@@ -123,7 +141,7 @@ def test_options_asterisk_is_400_not_a_route(port: int) -> None:
 )
 def test_dot_segments_are_400(port: int, target: str) -> None:
     # A catch-all or a [name] handed ".." is a path traversal waiting for a handler that opens files.
-    answer = raw_request(port, target, headers=AUTH)
+    answer = raw_request(port, "GET", target, headers=AUTH)
     assert answer.status == 400, answer
     assert "'.' and '..'" in answer.json()["detail"]
 
@@ -139,16 +157,16 @@ def test_dot_segments_are_400(port: int, target: str) -> None:
 )
 def test_doubled_slashes_redirect_to_the_one_path(port: int, target: str, location: str) -> None:
     # As Next.js does: one spelling per resource, whose request then meets the middleware like any other.
-    answer = raw_request(port, target, headers=AUTH)
+    answer = raw_request(port, "GET", target, headers=AUTH)
     assert answer.status == 308, answer
     assert answer.headers["location"] == location
     assert b"launch codes" not in answer.body
-    assert raw_request(port, target).status in (308, 401)  # '/api/admin//x' is still under '/api/admin/:path*'
+    assert raw_request(port, "GET", target).status in (308, 401)  # '/api/admin//x' is still under '/api/admin/:path*'
 
 
 def test_dots_inside_a_segment_are_ordinary(port: int) -> None:
-    assert raw_request(port, "/api/public/a..b/.x/x.", headers=AUTH).json() == {"rest": ["a..b", ".x", "x."]}
+    assert raw_request(port, "GET", "/api/public/a..b/.x/x.", headers=AUTH).json() == {"rest": ["a..b", ".x", "x."]}
 
 
 def test_other_paths_stay_open(port: int) -> None:
-    assert raw_request(port, "/api/public/a%20b/c").json() == {"rest": ["a b", "c"]}
+    assert raw_request(port, "GET", "/api/public/a%20b/c").json() == {"rest": ["a b", "c"]}

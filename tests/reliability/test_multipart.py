@@ -9,7 +9,6 @@ and a form with more fields or files than the route allows (1000 of each by defa
 
 from __future__ import annotations
 
-import http.client
 import threading
 import time
 
@@ -21,8 +20,9 @@ from nbroutes.core.handlers import Endpoint
 from nbroutes.core.requests import DEFAULT_MAX_FIELDS, DEFAULT_MAX_FILES, Request, parse_body
 from nbroutes.errors import BodyError
 from nbroutes.testing import TestClient
+from tests.support import raw_request
 
-from .conftest import Fetch, add
+from .servers import add
 
 BOUNDARY = "XyZ"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
@@ -67,31 +67,21 @@ def form_app(**limits: int) -> App:
 
 def post(port: int, body: bytes, content_type: str) -> tuple[int, bytes]:
     # A long timeout: a parse that holds the loop must fail on the latency assertion, which says why.
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    try:
-        conn.request("POST", "/api/form", body=body, headers={"Content-Type": content_type})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    answer = raw_request(port, "POST", "/api/form", body, {"Content-Type": content_type}, timeout=120)
+    return answer.status, answer.body
 
 
-def while_posting(fetch: Fetch, body: bytes, content_type: str) -> tuple[int, bytes, float]:
+def while_posting(port: int, body: bytes, content_type: str) -> tuple[int, bytes, float]:
     """POST ``body`` on one connection while GETs go on others; returns its answer and the slowest GET."""
     answer: list[tuple[int, bytes]] = []
-    poster = threading.Thread(target=lambda: answer.append(post(fetch.port, body, content_type)), daemon=True)
+    poster = threading.Thread(target=lambda: answer.append(post(port, body, content_type)), daemon=True)
     slowest = 0.0
     poster.start()
     deadline = time.monotonic() + 60
     while poster.is_alive() and time.monotonic() < deadline:
         start = time.perf_counter()
-        conn = http.client.HTTPConnection("127.0.0.1", fetch.port, timeout=60)
-        try:
-            conn.request("GET", "/api/ping")
-            response = conn.getresponse()
-            assert (response.status, response.read()) == (200, b"pong")
-        finally:
-            conn.close()
+        ping = raw_request(port, "GET", "/api/ping", timeout=60)
+        assert (ping.status, ping.body) == (200, b"pong")
         slowest = max(slowest, time.perf_counter() - start)
     poster.join(60)
     assert answer, "the POST got no answer within a minute"
@@ -102,47 +92,45 @@ def while_posting(fetch: Fetch, body: bytes, content_type: str) -> tuple[int, by
 
 
 def test_a_1mb_form_of_19000_parts_is_refused_without_stalling_other_requests(serve):
-    fetch = serve(form_app())
+    port = serve(form_app()).port
     body = tiny_parts()
     assert len(body) <= MB and body.count(b"\r\n--XyZ") > 19_000
-    status, text, slowest = while_posting(fetch, body, MULTIPART)
+    status, text, slowest = while_posting(port, body, MULTIPART)
     assert slowest < PROMPT, f"a GET waited {slowest:.2f} s while the form was parsed"
     assert (status, text) == (413, b"Form exceeded 1000 fields limit (max_fields)")
 
 
 def test_100000_urlencoded_pairs_are_refused_without_stalling_other_requests(serve):
-    fetch = serve(form_app())
-    status, text, slowest = while_posting(fetch, b"a=1&" * 100_000, URLENCODED)
+    port = serve(form_app()).port
+    status, text, slowest = while_posting(port, b"a=1&" * 100_000, URLENCODED)
     assert slowest < PROMPT, f"a GET waited {slowest:.2f} s while the form was parsed"
     assert (status, text) == (413, b"Form exceeded 1000 fields limit (max_fields)")
 
 
 def test_a_route_that_allows_19000_parts_parses_them_in_linear_time(serve):
-    fetch = serve(form_app(max_fields=20_000))
+    port = serve(form_app(max_fields=20_000)).port
     body = tiny_parts()
-    status, text, slowest = while_posting(fetch, body, MULTIPART)
+    status, text, slowest = while_posting(port, body, MULTIPART)
     assert slowest < PROMPT, f"a GET waited {slowest:.2f} s while the form was parsed"
     assert (status, text) == (200, b'{"fields":%d,"files":0}' % body.count(b"\r\n--XyZ"))
 
 
 def test_a_1mb_form_at_the_limits_is_parsed_without_stalling_other_requests(serve):
-    fetch = serve(form_app())
+    port = serve(form_app()).port
     value = "v" * 350
     files = [upload("f", f"{i}.txt", b"x" * 350) for i in range(DEFAULT_MAX_FILES)]
     body = form(*[field(f"k{i}", value) for i in range(DEFAULT_MAX_FIELDS)], *files)
     assert len(body) <= MB
-    status, text, slowest = while_posting(fetch, body, MULTIPART)
+    status, text, slowest = while_posting(port, body, MULTIPART)
     assert slowest < PROMPT, f"a GET waited {slowest:.2f} s while the form was parsed"
     assert (status, text) == (200, b'{"fields":2000,"files":1}')  # 1000 fields and one name holding 1000 files
 
 
 def test_too_many_files_are_refused_naming_the_limit(serve):
-    fetch = serve(form_app())
+    port = serve(form_app()).port
     body = form(*[upload("f", "a.txt", b"x")] * (DEFAULT_MAX_FILES + 1))
-    assert fetch("POST", "/api/form", body, {"Content-Type": MULTIPART})[::2] == (
-        413,
-        b"Form exceeded 1000 files limit (max_files)",
-    )
+    answer = raw_request(port, "POST", "/api/form", body, {"Content-Type": MULTIPART})
+    assert (answer.status, answer.body) == (413, b"Form exceeded 1000 files limit (max_files)")
 
 
 # -- the limits, per route ----------------------------------------------------------------------
@@ -297,3 +285,19 @@ def test_parsing_costs_microseconds_a_part_not_hundreds():
         parse_body(MULTIPART, raw, max_fields=parts)
         best = min(best, time.perf_counter() - start)
     assert best < parts * 25e-6, f"{parts} parts took {best * 1000:.0f} ms"
+
+
+# -- served: nbroutes serve, uvicorn and a kernel, on raw sockets (the ``hostile`` fixture) -----------------------
+
+
+def test_served_a_1mb_form_of_19000_parts_is_refused_without_stalling_other_requests(hostile):
+    body = tiny_parts()
+    status, text, slowest = while_posting(hostile.port, body, MULTIPART)
+    assert slowest < PROMPT, f"a GET waited {slowest:.2f} s while the form was parsed"
+    assert (status, text) == (413, b"Form exceeded 1000 fields limit (max_fields)")
+
+
+def test_served_a_form_within_the_limits_is_parsed(hostile):
+    body = form(*[field(f"k{i}", "v") for i in range(DEFAULT_MAX_FIELDS)])
+    answer = raw_request(hostile.port, "POST", "/api/form", body, {"Content-Type": MULTIPART})
+    assert (answer.status, answer.json()) == (200, {"fields": DEFAULT_MAX_FIELDS})

@@ -7,8 +7,9 @@ import pytest
 from nbroutes import App, HTTPException
 from nbroutes.core.responses import Response
 from nbroutes.testing import TestClient
+from tests.support import raw_request
 
-from .conftest import add
+from .servers import add
 
 BAD = [-1, 0, 99, 100, 101, 103, 199, 600, 999, 1000, True]
 
@@ -118,18 +119,17 @@ def test_a_middleware_status_outside_200_599_is_its_error():
 @pytest.mark.parametrize("code", [-1, 100, 101, 600])
 def test_over_a_socket_a_bad_status_is_a_500_and_the_client_does_not_hang(serve, code):
     app, console = answer_with(tuple_status(code))
-    fetch = serve(app)
-    status, headers, body = fetch("GET", "/api/x")
-    assert status == 500
-    assert b"599" in body
+    port = serve(app).port
+    answer = raw_request(port, "GET", "/api/x", timeout=5)  # the timeout turns a hung client (a 1xx) into a failure
+    assert answer.status == 500
+    assert b"599" in answer.body
     assert "ValueError" in console.reasons()
-    assert fetch("GET", "/api/ok")[0] == 200
+    assert raw_request(port, "GET", "/api/ok", timeout=5).status == 200
 
 
 def test_over_a_socket_res_status_100_is_a_500(serve):
     app, console = answer_with(res_status(100))
-    status, _, _ = serve(app)("GET", "/api/x")
-    assert status == 500
+    assert raw_request(serve(app).port, "GET", "/api/x", timeout=5).status == 500
 
 
 def test_an_async_handler_that_writes_with_a_bad_status_is_a_500(serve):
@@ -142,4 +142,19 @@ def test_an_async_handler_that_writes_with_a_bad_status_is_a_500(serve):
     with TestClient(app) as client:
         assert client.get("/api/x").status_code == 500
     assert "ValueError" in console.reasons()
-    assert serve(app)("GET", "/api/x")[0] == 500
+    assert raw_request(serve(app).port, "GET", "/api/x", timeout=5).status == 500
+
+
+# -- served: nbroutes serve, uvicorn and a kernel, on raw sockets (the ``hostile`` fixture) -----------------------
+
+
+@pytest.mark.parametrize("code", [-1, 100, 101, 600])
+def test_served_a_bad_status_is_a_500_and_the_client_does_not_hang(hostile, code):
+    answer = raw_request(hostile.port, "GET", f"/api/status/{code}", timeout=5)
+    assert answer.status == 500, answer
+    assert raw_request(hostile.port, "GET", "/api/ok", timeout=5).json() == {"ok": True}
+
+
+@pytest.mark.parametrize("code", [201, 418, 599])
+def test_served_a_status_in_range_is_sent_as_given(hostile, code):
+    assert raw_request(hostile.port, "GET", f"/api/status/{code}", timeout=5).status == code

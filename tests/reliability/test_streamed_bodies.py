@@ -8,80 +8,66 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from nbroutes import App
 from nbroutes.errors import BodyStreamedError
 from nbroutes.testing import TestClient
-
-from .wire import Process, connect, head, nbroutes_serve, read_answer, uvicorn, write_notebook
+from tests.support import Process, connect, read_response, request_head
 
 UPLOAD = 300 * 1024**2
-
-
-@pytest.fixture(scope="module")
-def notebook(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_notebook(tmp_path_factory.mktemp("streamed"))
-
-
-@pytest.fixture(scope="module", params=["serve", "uvicorn"])
-def served(request: pytest.FixtureRequest, notebook: Path) -> Iterator[Process]:
-    start = nbroutes_serve if request.param == "serve" else uvicorn
-    with start(notebook) as process:
-        yield process
 
 
 def _upload(sock: socket.socket, path: str, size: int, *, chunked: bool = False) -> None:
     block = b"x" * (1024 * 1024)
     if chunked:
-        sock.sendall(head("POST", path, {"Transfer-Encoding": "chunked"}))
+        sock.sendall(request_head("POST", path, {"Transfer-Encoding": "chunked"}))
         framed = b"%x\r\n" % len(block) + block + b"\r\n"
         for _ in range(size // len(block)):
             sock.sendall(framed)
         sock.sendall(b"0\r\n\r\n")
     else:
-        sock.sendall(head("POST", path, {"Content-Length": str(size)}))
+        sock.sendall(request_head("POST", path, {"Content-Length": str(size)}))
         for _ in range(size // len(block)):
             sock.sendall(block)
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-def test_a_300mb_upload_is_streamed_not_buffered(served: Process, chunked: bool) -> None:
-    before = served.peak_memory()
-    with connect(served.port, timeout=60) as sock:
+def test_a_300mb_upload_is_streamed_not_buffered(wire_server: Process, chunked: bool) -> None:
+    before = wire_server.peak_memory()
+    with connect(wire_server.port, timeout=60) as sock:
         _upload(sock, "/api/upload", UPLOAD, chunked=chunked)
-        answer = read_answer(sock, timeout=60)
+        answer = read_response(sock, timeout=60)
     assert answer.status == 200
     assert json.loads(answer.body)["size"] == UPLOAD
-    grown = served.peak_memory() - before
+    grown = wire_server.peak_memory() - before
     assert grown < 40 * 1024**2, f"the server's peak memory grew by {grown / 1024**2:.0f} MB for the upload"
 
 
-def test_a_handler_that_never_reads_the_body_still_answers(served: Process) -> None:
-    with connect(served.port) as sock:
-        sock.sendall(head("POST", "/api/ignore", {"Content-Length": str(10 * 1024**2)}) + b"x" * 65536)
-        answer = read_answer(sock, timeout=5)
+def test_a_handler_that_never_reads_the_body_still_answers(wire_server: Process) -> None:
+    with connect(wire_server.port) as sock:
+        sock.sendall(request_head("POST", "/api/ignore", {"Content-Length": str(10 * 1024**2)}) + b"x" * 65536)
+        answer = read_response(sock, timeout=5)
         assert (answer.status, json.loads(answer.body)) == (200, {"ignored": True})
-    with connect(served.port) as sock:  # and the server goes on
-        sock.sendall(head("GET", "/api/hello"))
-        assert read_answer(sock).status == 200
+    with connect(wire_server.port) as sock:  # and the server goes on
+        sock.sendall(request_head("GET", "/api/hello"))
+        assert read_response(sock).status == 200
 
 
-def test_req_body_on_a_streamed_route_says_to_use_stream(served: Process) -> None:
-    with connect(served.port) as sock:
-        sock.sendall(head("POST", "/api/parsed", {"Content-Length": "2", "Content-Type": "application/json"}) + b"{}")
-        assert read_answer(sock).status == 500
-    if "nbroutes" in served.proc.args:  # type: ignore[operator] - uvicorn's log level hides the route's error
-        assert "req.stream()" in served.text
+def test_req_body_on_a_streamed_route_says_to_use_stream(wire_server: Process) -> None:
+    with connect(wire_server.port) as sock:
+        headers = {"Content-Length": "2", "Content-Type": "application/json"}
+        sock.sendall(request_head("POST", "/api/parsed", headers) + b"{}")
+        assert read_response(sock).status == 500
+    if "nbroutes" in wire_server.proc.args:  # type: ignore[operator] - uvicorn's log level hides the route's error
+        wire_server.wait_for(r"req\.stream\(\)", timeout=5)  # printed as it answered: read by a thread
 
 
-def test_a_bodyless_request_to_a_streamed_route_streams_nothing(served: Process) -> None:
-    with connect(served.port) as sock:
-        sock.sendall(head("POST", "/api/upload", {"Content-Length": "0"}))
-        answer = read_answer(sock)
+def test_a_bodyless_request_to_a_streamed_route_streams_nothing(wire_server: Process) -> None:
+    with connect(wire_server.port) as sock:
+        sock.sendall(request_head("POST", "/api/upload", {"Content-Length": "0"}))
+        answer = read_response(sock)
         assert (answer.status, json.loads(answer.body)) == (200, {"size": 0, "chunks": 0})
 
 

@@ -179,7 +179,7 @@ class Table:
         served = []
         for pattern, form in zip(self.patterns, self.forms, strict=False):
             try:
-                self.app.add(pattern, _endpoints(form), form="pages" if form == "pages" else "method")
+                self.app.add(pattern, _endpoints(form))
             except RouteConflictError:
                 continue  # the same shape as one already there, as a notebook would be told
             served.append(pattern)
@@ -606,7 +606,7 @@ def raising(where: str, make: Callable[[], BaseException]) -> App:
         yield "never"  # a generator handler: the exception comes when the stream is started
 
     handler = {"sync": sync, "async": in_async, "typed": typed, "middleware": sync, "generator": gen}[where]
-    app.add("/boom/[id]", {"*": Endpoint(handler)}, form="pages")
+    app.add("/boom/[id]", {"*": Endpoint(handler)})
     app.add("/ok", {"GET": Endpoint(lambda req: {"ok": True})})
     if where == "middleware":
         app.use(middleware, owner="boom")

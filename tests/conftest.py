@@ -36,7 +36,7 @@ FIXTURE_MARKS = {
     # tests/test_proxy.py: a jupyter server that starts a kernel.
     "hub": ("subprocess", "kernel"),
     # tests/headless/test_kernelgateway.py: jupyter kernelgateway (and its kernel) beside nbroutes.
-    "served": ("subprocess", "kernel"),
+    "gateway_pair": ("subprocess", "kernel"),
     # tests/servers/test_asgi.py: uvicorn and a Tornado server, each in a process of its own.
     "servers": ("subprocess",),
     # tests/browser/conftest.py: jupyter lab, and Chromium.

@@ -112,7 +112,7 @@ def _not_started(message: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pair]]:
+def gateway_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pair]]:
     """Every test notebook under Kernel Gateway and under nbroutes, all started at once."""
     try:
         import kernel_gateway  # noqa: F401
@@ -272,9 +272,9 @@ REQUESTS: list[tuple[str, str, str, bytes | None, Headers]] = [
     ids=[f"{nb}:{method} {url}" for nb, method, url, *_ in REQUESTS],
 )
 def test_same_answer_as_kernel_gateway(
-    served: dict[str, Pair], notebook: str, method: str, url: str, body: bytes | None, headers: Headers
+    gateway_pair: dict[str, Pair], notebook: str, method: str, url: str, body: bytes | None, headers: Headers
 ) -> None:
-    pair = served[notebook]
+    pair = gateway_pair[notebook]
     expected = send(pair.kernel_gateway, method, url, body, headers)
     actual = send(pair.nbroutes, method, url, body, headers)
     assert actual == expected

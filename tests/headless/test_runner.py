@@ -224,3 +224,38 @@ def test_kernel_gateway_notebooks_are_served_by_their_adapter(tmp_path: Path) ->
     with pytest.raises(NotebookError, match="ZeroDivisionError") as caught:
         run_notebook(nb)
     assert "ZeroDivisionError" in caught.value.traceback
+
+
+def test_the_work_of_a_route_cell_does_not_grow_with_the_routes_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbroutes.core import routing
+
+    # Counted, not timed: route-table nodes made or copied, and listings of the whole table.
+    work = {"nodes": 0, "walks": 0}
+    init, listing = routing._Node.__init__, routing._Table.routes.fget
+
+    def counting_init(node: Any) -> None:
+        work["nodes"] += 1
+        init(node)
+
+    def counting_listing(table: Any) -> Any:
+        work["walks"] += table._routes is None
+        return listing(table)
+
+    monkeypatch.setattr(routing._Node, "__init__", counting_init)
+    monkeypatch.setattr(routing._Table, "routes", property(counting_listing))
+
+    def work_to_run(count: int) -> tuple[int, int]:
+        cells = ["%load_ext nbroutes"]
+        for i in range(count):
+            cells += [f"%%route /api/r{i}/[id]\nreq.query['id']", f"n = {i}"]
+        work.update(nodes=0, walks=0)
+        run = run_notebook(write(tmp_path / f"n{count}.ipynb", *cells))
+        assert len(run.app.router.routes) == count
+        return work["nodes"], work["walks"]
+
+    nodes_10, walks_10 = work_to_run(10)
+    nodes_60, walks_60 = work_to_run(60)
+    assert nodes_60 - nodes_10 == 50 * 4  # each route cell: the root, /api, /api/r<i> and [id]
+    assert walks_60 == walks_10

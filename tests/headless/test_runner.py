@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,52 @@ def test_not_a_notebook(tmp_path: Path) -> None:
     with pytest.raises(NotebookError, match="cannot read the notebook") as caught:
         load_notebook(path)
     assert caught.value.cell is None
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("{not json", "it is not JSON (Expecting property name enclosed in double quotes: line 1 column 2"),
+        ("[]", "it has no nbformat version, so it is not a Jupyter notebook"),
+        ('{"cells": []}', "it has no nbformat version, so it is not a Jupyter notebook"),
+        ('{"nbformat": 4, "nbformat_minor": 5, "metadata": {}}', "its 'cells' is not a list of cells"),
+        ('{"nbformat": 4, "nbformat_minor": 5, "cells": [3], "metadata": {}}', "its 'cells' is not a list of cells"),
+        ('{"nbformat": 5, "nbformat_minor": 0, "cells": [], "metadata": {}}', "Unsupported nbformat version 5"),
+    ],
+)
+def test_a_file_that_is_not_a_notebook_says_why(tmp_path: Path, content: str, says: str) -> None:
+    path = tmp_path / "x.ipynb"
+    path.write_text(content)
+    with pytest.raises(NotebookError) as caught:
+        load_notebook(path)
+    assert str(caught.value).startswith(f"{path}: cannot read the notebook: ")
+    assert says in str(caught.value) and caught.value.cell is None
+
+
+def test_sources_kept_as_lines_and_notebooks_without_cell_ids(tmp_path: Path) -> None:
+    # As Jupyter writes them: each source a list of lines; before nbformat 4.5, no cell ids.
+    cells = [
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": source}
+        for source in (["%load_ext nbroutes"], ["%%route /api/lines\n", "def GET(req):\n", "    return 'joined'"])
+    ]
+    path = tmp_path / "old.ipynb"
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": cells}))
+    run = run_notebook(path)
+    assert [cell.cell_id for cell in run.cells] == ["cell-0", "cell-1"]
+    assert run.cells[1].source == "%%route /api/lines\ndef GET(req):\n    return 'joined'"
+    assert get(run.app, "/api/lines").text == "joined"
+    assert run.app.router.find("/api/lines").owner == "cell-1"
+
+
+def test_notebooks_older_than_version_4_are_converted(tmp_path: Path) -> None:
+    cell = {"cell_type": "code", "language": "python", "outputs": [], "metadata": {},
+            "input": "%%route /api/v3\n'converted'"}  # fmt: skip
+    load = {"cell_type": "code", "language": "python", "outputs": [], "metadata": {}, "input": "%load_ext nbroutes"}
+    path = tmp_path / "v3.ipynb"
+    path.write_text(
+        json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": [{"cells": [load, cell]}]})
+    )
+    assert get(load_notebook(path), "/api/v3").text == "converted"
 
 
 def test_each_load_has_a_fresh_namespace_and_fresh_routes(tmp_path: Path) -> None:

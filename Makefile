@@ -51,13 +51,14 @@ test-fast: $(VENV)/.test-installed
 	$(BIN)/lint-imports
 	NBROUTES_FAST_GUARD=1 $(BIN)/python -m pytest -q -m "$(FAST)" $(PYTEST_ARGS)
 
-## bench: the throughput benchmarks (wrk from Debian's packages; FastAPI and uvicorn for the comparison)
+## bench: the throughput and start-up benchmarks (wrk from Debian's packages; FastAPI and uvicorn for the comparison)
 bench: $(VENV)/.test-installed
 	$(BIN)/pip install -q -e '.[test,bench]'
 	command -v wrk >/dev/null || { $(APT) update -qq && $(APT) install -y -qq wrk; }
 	$(BIN)/python bench/hello.py
 	$(BIN)/python bench/validated_post.py
 	$(BIN)/python bench/kernel_gateway.py
+	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/soak.py
 
 clean:

@@ -75,6 +75,14 @@ def test_loading_a_notebook_headless_builds_no_widget(tmp_path: Path) -> None:
     assert loaded_after(code, WIDGETS) == []
 
 
+def test_reading_a_notebook_loads_no_schema_validator(tmp_path: Path) -> None:
+    # nbformat validates against its JSON schema with jsonschema, whose format checkers took about 1 s to
+    # import (rfc3987_syntax): most of `nbroutes serve`'s start, for a check that running cells does not need.
+    notebook = Path(shutil.copy(NOTEBOOKS / "todo-api.ipynb", tmp_path))
+    code = f"from nbroutes.notebook import load_notebook\nload_notebook({str(notebook)!r})"
+    assert loaded_after(code, ("nbformat", "jsonschema", "rfc3987_syntax")) == []
+
+
 def test_a_notebook_without_a_database_loads_no_sqlite_utils(tmp_path: Path) -> None:
     notebook = Path(shutil.copy(NOTEBOOKS / "validation-and-middleware.ipynb", tmp_path))
     code = f"from nbroutes.notebook import load_notebook\nload_notebook({str(notebook)!r})"

@@ -37,7 +37,6 @@ from nbroutes.core.responses import Response
 from nbroutes.errors import KernelGatewayNotebookError, MalformedPathError, PatternError, StartupCellError
 
 if TYPE_CHECKING:
-    import nbformat
     from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
     from nbroutes.core.middlewares import CallNext
@@ -70,8 +69,8 @@ _LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9._~!&',;=@-]+")
 _NBROUTES_MAGIC = re.compile(r"^\s*(%load_ext\s+nbroutes\b|%%route\b|import\s+nbroutes\b|from\s+nbroutes\b)", re.M)
 
 
-def _code_sources(nb: nbformat.NotebookNode) -> list[str]:
-    return [_source(cell) for cell in nb.cells if cell.get("cell_type") == "code"]
+def _code_sources(nb: Mapping[str, Any]) -> list[str]:
+    return [_source(cell) for cell in nb["cells"] if cell.get("cell_type") == "code"]
 
 
 def _source(cell: Mapping[str, Any]) -> str:
@@ -79,7 +78,7 @@ def _source(cell: Mapping[str, Any]) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
-def is_kernel_gateway_notebook(nb: nbformat.NotebookNode) -> bool:
+def is_kernel_gateway_notebook(nb: Mapping[str, Any]) -> bool:
     """True when a code cell starts with a Kernel Gateway annotation and no cell uses nbroutes itself."""
     sources = _code_sources(nb)
     if any(_NBROUTES_MAGIC.search(source) for source in sources):
@@ -98,10 +97,10 @@ def _annotated(sources: list[str], pattern: re.Pattern[str]) -> dict[str, dict[s
     return found
 
 
-def swagger_document(nb: nbformat.NotebookNode, title: str) -> dict[str, Any]:
+def swagger_document(nb: Mapping[str, Any], title: str) -> dict[str, Any]:
     """Kernel Gateway's Swagger 2.0 document: every annotated cell (markdown too, as it reads them all)."""
     paths: dict[str, dict[str, Any]] = {}
-    for cell in nb.cells:
+    for cell in nb["cells"]:
         match = API_CELL.match(_source(cell))
         if match is not None:
             paths.setdefault(match.group(2).strip(), {})[match.group(1).lower()] = {
@@ -487,14 +486,14 @@ def _pattern(path: str, names_at: dict[tuple[str, ...], str]) -> tuple[str, list
     return text, names
 
 
-def _language(nb: nbformat.NotebookNode) -> str:
+def _language(nb: Mapping[str, Any]) -> str:
     metadata = nb.get("metadata", {})
     name = metadata.get("language_info", {}).get("name") or metadata.get("kernelspec", {}).get("language") or ""
     return str(name).lower()
 
 
 def build_app(
-    nb: nbformat.NotebookNode,
+    nb: Mapping[str, Any],
     shell: InteractiveShell | None = None,
     *,
     directory: Path,

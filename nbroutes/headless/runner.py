@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import sys
 import traceback
@@ -28,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nbformat
 from IPython.core.displayhook import DisplayHook
 from IPython.core.displaypub import DisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
@@ -50,6 +50,7 @@ __all__ = [
     "describe",
     "load_notebook",
     "read_cells",
+    "read_notebook",
     "run_notebook",
     "run_notebook_async",
 ]
@@ -185,17 +186,59 @@ def _new_shell() -> _NotebookShell:
     return shell
 
 
-def read_cells(path: Path, skip_tag: str = SKIP_TAG) -> tuple[Any, list[NotebookCell]]:
-    """The notebook at ``path`` and its code cells (those tagged ``skip_tag`` marked skipped).
+def read_notebook(path: Path) -> dict[str, Any]:
+    """The notebook at ``path`` as nbformat 4 JSON, its cells' sources joined into strings.
+
+    An nbformat 4 file is read as plain JSON, without nbformat: importing it loads
+    jsonschema and its format checkers (about 1 s, most of ``nbroutes serve``'s start),
+    to check a schema that running the cells does not need. Older versions go through
+    nbformat, which converts them.
 
     Raises NotebookError if the file cannot be read or is not a notebook.
     """
     try:
-        nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]  # nbformat: no annotations
-    except (OSError, ValueError, KeyError, nbformat.ValidationError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise NotebookError(f"{path}: cannot read the notebook: {exc}", path) from None
+    try:
+        nb = json.loads(text)
+    except ValueError as exc:
+        raise NotebookError(f"{path}: cannot read the notebook: it is not JSON ({exc})", path) from None
+    version = nb.get("nbformat") if isinstance(nb, dict) else None
+    if not isinstance(version, int):
+        raise NotebookError(
+            f"{path}: cannot read the notebook: it has no nbformat version, so it is not a Jupyter notebook", path
+        )
+    if version != 4:
+        nb = _converted(path, text)
+    cells = nb.get("cells")
+    if not isinstance(cells, list) or not all(isinstance(cell, dict) for cell in cells):
+        raise NotebookError(f"{path}: cannot read the notebook: its 'cells' is not a list of cells", path)
+    for cell in cells:
+        source = cell.get("source", "")
+        if isinstance(source, list):  # the file keeps a cell's source as a list of lines
+            cell["source"] = "".join(str(line) for line in source)
+    return nb  # type: ignore[no-any-return]  # checked above: a dict with a list of cells
+
+
+def _converted(path: Path, text: str) -> dict[str, Any]:
+    import nbformat  # only for notebooks older than nbformat 4 (or newer, which it refuses)
+
+    try:
+        nb = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]  # nbformat: no annotations
+    except (ValueError, KeyError, nbformat.ValidationError) as exc:
+        raise NotebookError(f"{path}: cannot read the notebook: {exc}", path) from None
+    return nb  # type: ignore[no-any-return]
+
+
+def read_cells(path: Path, skip_tag: str = SKIP_TAG) -> tuple[dict[str, Any], list[NotebookCell]]:
+    """The notebook at ``path`` and its code cells (those tagged ``skip_tag`` marked skipped).
+
+    Raises NotebookError if the file cannot be read or is not a notebook.
+    """
+    nb = read_notebook(path)
     cells: list[NotebookCell] = []
-    for index, cell in enumerate(nb.cells):
+    for index, cell in enumerate(nb["cells"]):
         if cell.get("cell_type") != "code":
             continue
         tags = tuple(t for t in (cell.get("metadata", {}).get("tags") or []) if isinstance(t, str))

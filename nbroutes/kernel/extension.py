@@ -279,7 +279,7 @@ def _forget_unmarked_cells(shell: Any) -> Any:
             return  # a failed run changes nothing, as a broken route cell keeps its route
         router = kernel_state.app.router
         # The cell's own routes (%%route) and those it made by calling (nbroutes.crud: "<cell>:crud /api/x").
-        owners = {r.owner for r in router.routes if r.owner == cell_id or r.owner.startswith(f"{cell_id}:")}
+        owners = router.owners_under(cell_id)
         gone = [r for owner in sorted(owners - registered) for r in router.owned_by(owner)]
         for owner in owners - registered:
             router.remove(owner)

@@ -3,7 +3,10 @@
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from nbroutes.core import routing
 from nbroutes.core.handlers import Endpoint
 from nbroutes.core.paths import compile_pattern
 from nbroutes.core.routing import Route, Router
@@ -282,3 +285,204 @@ def test_set_sets_the_owner_of_each_route():
     assert route.owner == "/api/a"  # defaults to the pattern
     router.set("cell-7", [route])
     assert route.owner == "cell-7"
+
+
+def test_a_request_in_flight_keeps_the_table_it_started_with():
+    router = router_with("/api/a", "/api/[id]", "/f/[...rest]")
+    before = router._table  # what a request that matched before the change is holding
+    router.set("cell-9", [make_route("/api/b")])
+    router.remove("/api/[id]")
+    router.set("/f/[...rest]", [make_route("/f/[[...rest]]")])
+    assert before.match("/api/x")[0].pattern.text == "/api/[id]"
+    assert before.match("/api/b")[0].pattern.text == "/api/[id]"
+    assert before.match("/f") is None
+    assert [r.pattern.text for r in before.routes] == ["/api/a", "/api/[id]", "/f/[...rest]"]
+    assert matched(router, "/api/x") is None
+    assert matched(router, "/f") == ("/f/[[...rest]]", {})
+
+
+def test_one_owner_cannot_hold_one_path_twice():
+    router = Router()
+    with pytest.raises(RouteConflictError, match="/api/a and /api/a are the same path: keep one"):
+        router.set("cell-1", [make_route("/api/a"), make_route("/api/a/")])
+    assert router.routes == []
+
+
+def test_removing_a_route_frees_its_parameter_name():
+    router = router_with("/x/[id]", "/x/[id]/y")
+    router.remove("/x/[id]")
+    with pytest.raises(RouteConflictError):
+        router.set("cell-1", [make_route("/x/[uid]")])  # /x/[id]/y still names the segment
+    router.remove("/x/[id]/y")
+    router.set("cell-1", [make_route("/x/[uid]")])
+    assert matched(router, "/x/1") == ("/x/[uid]", {"uid": "1"})
+
+
+def test_owners_under_a_cell():
+    router = Router()
+    router.set("cell-1", [make_route("/a")])
+    router.set("cell-1:crud /api/x", [make_route("/api/x")])
+    router.set("cell-10", [make_route("/b")])
+    router.set("a:b", [make_route("/c")])
+    router.set("a:b:c", [make_route("/d")])
+    assert router.owners_under("cell-1") == {"cell-1", "cell-1:crud /api/x"}
+    assert router.owners_under("a:b") == {"a:b", "a:b:c"}
+    router.remove("cell-1:crud /api/x")
+    router.set("cell-10", [make_route("/a")])  # displaces cell-1's only route
+    assert router.owners_under("cell-1") == set()
+    assert router.owners_under("cell-10") == {"cell-10"}
+
+
+# -- what a change costs -------------------------------------------------------------
+# Counted, not timed: how many tree nodes a change makes or copies, and how often the
+# whole table is walked (every route collected and sorted, for a listing). Neither may grow with the
+# number of routes already there. (A copied node's dict of static children is copied
+# too, in C: flat paths under one prefix make that dict as large as the routes.)
+
+
+class Work:
+    def __init__(self, monkeypatch):
+        self.nodes = 0
+        self.walks = 0
+        init, listing = routing._Node.__init__, routing._Table.routes.fget
+
+        def counting_init(node):
+            self.nodes += 1
+            init(node)
+
+        def counting_listing(table):
+            self.walks += table._routes is None  # collected and sorted, not read from the cache
+            return listing(table)
+
+        monkeypatch.setattr(routing._Node, "__init__", counting_init)
+        monkeypatch.setattr(routing._Table, "routes", property(counting_listing))
+
+    def of(self, change, *args, **kwargs):
+        self.nodes = self.walks = 0
+        change(*args, **kwargs)
+        return self.nodes, self.walks
+
+
+def numbered(i):
+    """Routes of a large notebook: flat static paths, and dynamic ones under them."""
+    return (f"/api/r{i}", f"/api/r{i}/[id]", f"/api/r{i}/[id]/items/[...rest]")[i % 3]
+
+
+@pytest.mark.parametrize("count", [10, 1000])
+def test_adding_a_route_costs_its_depth_not_the_number_of_routes(monkeypatch, count):
+    router = Router()
+    for i in range(count - 1):
+        router.set(f"cell-{i}", [make_route(numbered(i))])
+    work = Work(monkeypatch)
+    for i, text in enumerate(["/api/new", "/api/new/[id]", "/api/new/[id]/items/[...rest]"]):
+        depth = len(compile_pattern(text).segments)
+        nodes, walks = work.of(router.set, f"new-{i}", [make_route(text)])
+        assert nodes <= depth + 1 and walks == 0, (text, nodes, walks)  # the root and one node per segment
+    # Replacing: the root, /api and /api/new copied to take the old route out, /api/other made.
+    assert work.of(router.set, "new-0", [make_route("/api/other")]) == (4, 0)
+    assert work.of(router.remove, "new-2") == (5, 0)  # the path copied, then pruned
+    assert len(router.routes) == count + 1
+
+
+def test_adding_routes_through_the_app_costs_the_same_for_the_thousandth(monkeypatch):
+    from nbroutes.core.app import App
+
+    app = App()
+    app.openapi_json()  # a cached document, to be invalidated by each add
+    work = Work(monkeypatch)
+    costs = {}
+    for i in range(1000):
+        cost = work.of(app.add, numbered(i), {"GET": Endpoint(endpoint)}, owner=f"cell-{i}")
+        costs.setdefault(i % 3, set()).add(cost)
+    assert costs == {0: {(3, 0)}, 1: {(4, 0)}, 2: {(5, 0)}}, costs  # the root, then a node per segment
+    assert len(app.router.routes) == 1000
+    assert app.openapi()["paths"].keys() >= {"/api/r0", "/api/r1/{id}"}
+
+
+# -- the incremental table against one built from scratch ----------------------------
+# A random sequence of set/remove/discard on a router must leave the table that a build
+# of its routes from nothing gives: same matches, same listing, the same conflicts; and
+# the table a request held before each change must still answer as it did.
+
+PATTERNS = [
+    "/", "/a", "/a/b", "/a/b/c", "/a/[id]", "/a/[key]", "/a/[id]/b", "/a/[key]/c", "/a/[...rest]",
+    "/a/[...more]", "/a/[[...rest]]", "/a/b/[[...s]]", "/[x]", "/[y]/a", "/[...all]", "/[[...all]]",
+    "/b/[...p]", "/b/[[...q]]", "/b", "/b/[id]",
+]  # fmt: skip
+PROBES = [
+    "/", "/a", "/a/b", "/a/z", "/a/z/b", "/a/z/c", "/a/b/c", "/a/b/c/d", "/b", "/b/x", "/b/x/y", "/z", "/z/a",
+    "/q/w/e", "/a/b/b",
+]  # fmt: skip
+OWNERS = ["cell-1", "cell-2", "cell-3", "cell-1:crud /a"]
+
+
+def shape(text):
+    return tuple((s.kind, s.value if s.kind == 0 else "") for s in compile_pattern(text).segments)
+
+
+def answers(table):
+    """What a table answers for each probe, and its listing: the routes themselves, not copies."""
+    found = {}
+    for path in PROBES:
+        hit = table.match(path)
+        found[path] = None if hit is None else (id(hit[0]), hit[1])
+    return found, [id(r) for r in table.routes]
+
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("set"), st.sampled_from(OWNERS), st.lists(st.sampled_from(PATTERNS), max_size=3)),
+        st.tuples(st.just("remove"), st.sampled_from(OWNERS)),
+        st.tuples(st.just("discard"), st.integers(0, 50)),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(operations)
+def test_the_table_matches_one_built_from_scratch(ops):
+    router = Router()
+    owned = {}  # the model: owner -> its routes
+    for op in ops:
+        before = router._table
+        seen = answers(before)
+        if op[0] == "set":
+            _, owner, texts = op
+            new = [make_route(t) for t in texts]
+            shapes = [shape(t) for t in texts]
+            model = {o: [r for r in rs if shape(r.pattern.text) not in shapes] for o, rs in owned.items() if o != owner}
+            displaced = [r for o, rs in owned.items() if o != owner for r in rs if shape(r.pattern.text) in shapes]
+            model = {o: rs for o, rs in model.items() if rs}
+            if new:
+                model[owner] = new
+            try:
+                expected = None if len(set(shapes)) < len(shapes) else routing._Table.build(_all(model))
+            except RouteConflictError:
+                expected = None
+            if expected is None:
+                with pytest.raises(RouteConflictError):
+                    router.set(owner, new)
+                assert router._table is before
+                continue
+            assert sorted(router.set(owner, new), key=id) == sorted(displaced, key=id)
+            owned = model
+        elif op[0] == "remove":
+            assert router.remove(op[1]) == owned.pop(op[1], [])
+        else:
+            every = _all(owned)
+            if not every:
+                continue
+            route = every[op[1] % len(every)]
+            router.discard(route)
+            owned[route.owner] = [r for r in owned[route.owner] if r is not route]
+            owned = {o: rs for o, rs in owned.items() if rs}
+        assert answers(before) == seen  # the old table is untouched
+        assert answers(router._table) == answers(routing._Table.build(_all(owned)))
+        assert {o: router.owned_by(o) for o in owned} == owned
+        for name in ("cell-1", "cell-2", "cell-3"):
+            assert router.owners_under(name) == {o for o in owned if o.partition(":")[0] == name}
+
+
+def _all(owned):
+    return [r for rs in owned.values() for r in rs]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,52 @@ def test_not_a_notebook(tmp_path: Path) -> None:
     assert caught.value.cell is None
 
 
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("{not json", "it is not JSON (Expecting property name enclosed in double quotes: line 1 column 2"),
+        ("[]", "it has no nbformat version, so it is not a Jupyter notebook"),
+        ('{"cells": []}', "it has no nbformat version, so it is not a Jupyter notebook"),
+        ('{"nbformat": 4, "nbformat_minor": 5, "metadata": {}}', "its 'cells' is not a list of cells"),
+        ('{"nbformat": 4, "nbformat_minor": 5, "cells": [3], "metadata": {}}', "its 'cells' is not a list of cells"),
+        ('{"nbformat": 5, "nbformat_minor": 0, "cells": [], "metadata": {}}', "Unsupported nbformat version 5"),
+    ],
+)
+def test_a_file_that_is_not_a_notebook_says_why(tmp_path: Path, content: str, says: str) -> None:
+    path = tmp_path / "x.ipynb"
+    path.write_text(content)
+    with pytest.raises(NotebookError) as caught:
+        load_notebook(path)
+    assert str(caught.value).startswith(f"{path}: cannot read the notebook: ")
+    assert says in str(caught.value) and caught.value.cell is None
+
+
+def test_sources_kept_as_lines_and_notebooks_without_cell_ids(tmp_path: Path) -> None:
+    # As Jupyter writes them: each source a list of lines; before nbformat 4.5, no cell ids.
+    cells = [
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": source}
+        for source in (["%load_ext nbroutes"], ["%%route /api/lines\n", "def GET(req):\n", "    return 'joined'"])
+    ]
+    path = tmp_path / "old.ipynb"
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": cells}))
+    run = run_notebook(path)
+    assert [cell.cell_id for cell in run.cells] == ["cell-0", "cell-1"]
+    assert run.cells[1].source == "%%route /api/lines\ndef GET(req):\n    return 'joined'"
+    assert get(run.app, "/api/lines").text == "joined"
+    assert run.app.router.find("/api/lines").owner == "cell-1"
+
+
+def test_notebooks_older_than_version_4_are_converted(tmp_path: Path) -> None:
+    cell = {"cell_type": "code", "language": "python", "outputs": [], "metadata": {},
+            "input": "%%route /api/v3\n'converted'"}  # fmt: skip
+    load = {"cell_type": "code", "language": "python", "outputs": [], "metadata": {}, "input": "%load_ext nbroutes"}
+    path = tmp_path / "v3.ipynb"
+    path.write_text(
+        json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": [{"cells": [load, cell]}]})
+    )
+    assert get(load_notebook(path), "/api/v3").text == "converted"
+
+
 def test_each_load_has_a_fresh_namespace_and_fresh_routes(tmp_path: Path) -> None:
     nb = write(
         tmp_path / "api.ipynb",
@@ -224,3 +271,38 @@ def test_kernel_gateway_notebooks_are_served_by_their_adapter(tmp_path: Path) ->
     with pytest.raises(NotebookError, match="ZeroDivisionError") as caught:
         run_notebook(nb)
     assert "ZeroDivisionError" in caught.value.traceback
+
+
+def test_the_work_of_a_route_cell_does_not_grow_with_the_routes_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbroutes.core import routing
+
+    # Counted, not timed: route-table nodes made or copied, and listings of the whole table.
+    work = {"nodes": 0, "walks": 0}
+    init, listing = routing._Node.__init__, routing._Table.routes.fget
+
+    def counting_init(node: Any) -> None:
+        work["nodes"] += 1
+        init(node)
+
+    def counting_listing(table: Any) -> Any:
+        work["walks"] += table._routes is None
+        return listing(table)
+
+    monkeypatch.setattr(routing._Node, "__init__", counting_init)
+    monkeypatch.setattr(routing._Table, "routes", property(counting_listing))
+
+    def work_to_run(count: int) -> tuple[int, int]:
+        cells = ["%load_ext nbroutes"]
+        for i in range(count):
+            cells += [f"%%route /api/r{i}/[id]\nreq.query['id']", f"n = {i}"]
+        work.update(nodes=0, walks=0)
+        run = run_notebook(write(tmp_path / f"n{count}.ipynb", *cells))
+        assert len(run.app.router.routes) == count
+        return work["nodes"], work["walks"]
+
+    nodes_10, walks_10 = work_to_run(10)
+    nodes_60, walks_60 = work_to_run(60)
+    assert nodes_60 - nodes_10 == 50 * 4  # each route cell: the root, /api, /api/r<i> and [id]
+    assert walks_60 == walks_10

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
@@ -56,3 +58,35 @@ def test_url_before_load_ext_says_what_to_do(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(InteractiveShell, "_instance", None)
     with pytest.raises(RuntimeError, match="run %load_ext nbroutes first"):
         extension.url("/api/x")
+
+
+def test_the_post_run_hook_finds_a_cells_routes_without_listing_them_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbroutes.core import routing
+    from nbroutes.core.handlers import Endpoint
+
+    listings: list[bool] = []
+    listing = routing._Table.routes.fget
+
+    def counting_listing(table: routing._Table) -> list[routing.Route]:
+        listings.append(table._routes is None)
+        return listing(table)
+
+    monkeypatch.setattr(routing._Table, "routes", property(counting_listing))
+    shell = Shell()
+    state = extension.state(shell, consoles=lambda *args, **kwargs: RouteConsole())
+    post_run_cell = extension._forget_unmarked_cells(shell)
+
+    def run(cell_id: str, *made: str) -> None:
+        state.cell_metadata = {"cellId": cell_id}
+        for owner in made:
+            state.app.add(f"/api/{owner}", {"GET": Endpoint(lambda req: None)}, owner=owner)
+            state.registered_now.add(owner)
+        post_run_cell(SimpleNamespace(success=True))
+
+    for i in range(200):
+        run(f"cell-{i}", f"cell-{i}", f"cell-{i}:crud")  # a route cell
+        run(f"plain-{i}")  # then a cell that makes no route: the hook looks for routes it no longer defines
+    assert sum(listings) == 0
+    run("cell-7")  # run again without its routes
+    assert state.app.router.owners_under("cell-7") == frozenset()
+    assert state.app.router.find("/api/cell-7") is None and state.app.router.find("/api/cell-8") is not None

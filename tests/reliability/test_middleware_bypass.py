@@ -7,6 +7,7 @@ attacker sends.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 
 import pytest
@@ -80,6 +81,9 @@ def port(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             yield served.port
 
 
+#: uvicorn picks httptools over h11 when it is installed.
+HTTPTOOLS = importlib.util.find_spec("httptools") is not None
+
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -118,8 +122,13 @@ def test_an_encoded_slash_does_not_take_a_parameter_out_of_its_matcher(port: int
 @pytest.mark.parametrize("target", ["api/admin/secret", "*", "http://127.0.0.1/api/admin/secret", "api"])
 def test_a_target_that_is_not_origin_form_is_400(port: int, target: str) -> None:
     answer = raw_request(port, "GET", target)
-    assert answer.status == 400, answer
     assert b"launch codes" not in answer.body
+    if answer.headers.get("server") == "uvicorn" and HTTPTOOLS:
+        # uvicorn's httptools parser (uvicorn[standard]) answers a bare target with its own 400 and hands an
+        # absolute-form one on as its path, which the token middleware then guards: no handler sees either.
+        assert answer.status in (400, 401), answer
+        return
+    assert answer.status == 400, answer
     assert "must start with '/'" in answer.json()["detail"]
 
 

@@ -519,6 +519,7 @@ def write_section(text: str, path: Path = DOCS, title: str = SECTION) -> None:
         "Each section is written by a script in `bench/`; rerun it rather than editing the figures by hand.\n"
         "The machines are noisy, so each benchmark loads its targets alternately in the same run\n"
         "and reports ratios.\n\n"
+        "![Requests per second of nbroutes and of each baseline, one panel per benchmark](benchmarks.png)\n\n"
     )
     old = path.read_text() if path.exists() else header
     lines = old.splitlines(keepends=True)

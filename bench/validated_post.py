@@ -239,7 +239,11 @@ def section(summary: Summary, info: dict[str, str], args: argparse.Namespace, bo
     )
     machine_rows = "\n".join(f"| {k} | {v} |" for k, v in info.items())
     date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    answers = "; ".join(f"{name}: `{body.decode()}`" for name, body in bodies.items())
+    answers = (
+        f"every one `{next(iter(bodies.values())).decode()}`"
+        if len(set(bodies.values())) == 1
+        else "; ".join(f"{name}: `{body.decode()}`" for name, body in bodies.items())
+    )
     fastapi_gain, asgi_gain = gain(summary, "FastAPI", "FastAPI, h11"), gain(summary, "nbroutes.asgi", H11[1])
     return f"""{SECTION}
 

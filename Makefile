@@ -51,7 +51,8 @@ test-fast: $(VENV)/.test-installed
 	$(BIN)/lint-imports
 	NBROUTES_FAST_GUARD=1 $(BIN)/python -m pytest -q -m "$(FAST)" $(PYTEST_ARGS)
 
-## bench: the throughput and start-up benchmarks (wrk from Debian's packages; FastAPI and uvicorn for the comparison)
+## bench: the throughput and start-up benchmarks, then their chart (wrk from Debian's packages; fastapi[standard]
+## for the comparison, as FastAPI's users install it; matplotlib for docs/benchmarks.png)
 bench: $(VENV)/.test-installed
 	$(BIN)/pip install -q -e '.[test,bench]'
 	command -v wrk >/dev/null || { $(APT) update -qq && $(APT) install -y -qq wrk; }
@@ -60,6 +61,7 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/kernel_gateway.py
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/soak.py
+	$(BIN)/python bench/chart.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info

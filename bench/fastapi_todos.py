@@ -5,7 +5,8 @@ The same resource as the notebook's ``nbroutes.crud("/api/todos", db["todos"], m
 (``?done=``, ``_page``, ``_size``), create, read, update and delete. The database is ``$TODO_DB``
 (default ``todo.db`` in the working directory).
 
-.venv/bin/python -m uvicorn --app-dir bench fastapi_todos:app --workers 1 --log-level warning --no-access-log
+.venv/bin/python -m uvicorn --app-dir bench fastapi_todos:app --loop uvloop --http httptools --workers 1 \
+    --log-level warning --no-access-log
 """
 
 from __future__ import annotations

@@ -5,10 +5,13 @@ serves ``%%route /api/hello`` on port A, and a plain ``tornado.web.RequestHandle
 answering the same JSON listens on port B, on the same event loop. wrk loads
 them alternately (A then B, then B then A, ...) so both see the same machine
 noise, and the result is the ratio nbroutes/bare: the median of the per-round
-ratios of requests per second. The target is a ratio of at least 0.90.
+ratios of requests per second. The target is a ratio of at least 0.90. Per server it also
+reports p50/p99 latency, the CPU time the serving process spent per request and the 1-minute
+load average at the end of each run, and saves the figures as docs/benchmarks/hello.json for
+bench/chart.py.
 
     .venv/bin/python bench/hello.py            # full run; rewrites its section of docs/benchmarks.md
-    .venv/bin/python bench/hello.py --quick    # fewer, shorter rounds
+    .venv/bin/python bench/hello.py --quick    # 5 rounds of 2 s
     .venv/bin/python bench/hello.py --check    # smoke test: both answer under wrk; writes nothing
 
 Needs wrk (``sudo apt-get install wrk``). Exit status: 0 on success (whether or
@@ -32,13 +35,15 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
+#: Where each script saves its figures (one JSON file per script), read by bench/chart.py.
+RESULTS = ROOT / "docs" / "benchmarks"
 SECTION = "## Hello JSON: nbroutes in the kernel vs bare Tornado"
 PATH = "/api/hello"
 TARGET = 0.90
@@ -203,6 +208,11 @@ class WrkResult:
     requests: int
     non_2xx: int
     socket_errors: int
+    #: CPU time (user + system) the serving process and its children spent per request, in microseconds;
+    #: None when the run was not given a process to watch.
+    cpu_us: float | None = None
+    #: The machine's 1-minute load average at the end of the run.
+    load1: float = float("nan")
 
 
 def parse_wrk(output: str) -> WrkResult:
@@ -246,6 +256,39 @@ def wrk_version() -> str:
     done = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
     first = (done.stdout or done.stderr).splitlines()
     return first[0].split(" Copyright")[0].strip() if first else "wrk"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` and its live descendants (Kernel Gateway's kernel, workers).
+
+    Raises BenchError when the process is gone.
+    """
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        total = 0.0
+        for process in [root, *root.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:  # a child that ended meanwhile
+                continue
+            total += times.user + times.system
+        return total
+    except psutil.NoSuchProcess as exc:
+        raise BenchError(f"the serving process {pid} exited") from exc
+
+
+def measured_wrk(
+    port: int, pid: int | None, connections: int, duration: float, path: str = PATH, script: str | None = None
+) -> WrkResult:
+    """``wrk(...)``, with the CPU time ``pid`` spent per request and the load average at the end."""
+    before = cpu_seconds(pid) if pid is not None else 0.0
+    result = wrk(port, connections, duration, path, script)
+    if pid is not None:
+        result.cpu_us = (cpu_seconds(pid) - before) / result.requests * 1e6
+    result.load1 = os.getloadavg()[0]
+    return result
 
 
 # -- the machine ----------------------------------------------------------------------------------------
@@ -299,15 +342,31 @@ def machine(kernel_versions: dict[str, str]) -> dict[str, str]:
 
 @dataclass
 class Summary:
+    """The runs of every round, by system; the first system is nbroutes, the second the main baseline."""
+
     rounds: list[dict[str, WrkResult]]
-    ratios: list[float]
+    names: list[str]
 
     def median(self, name: str, field: str) -> float:
-        return statistics.median(getattr(r[name], field) for r in self.rounds)
+        values = [getattr(r[name], field) for r in self.rounds]
+        values = [v for v in values if v is not None]
+        return statistics.median(values) if values else float("nan")
+
+    def ratios_to(self, name: str) -> list[float]:
+        """Per round, nbroutes' req/s over ``name``'s."""
+        return [r[self.names[0]].rps / r[name].rps for r in self.rounds]
+
+    def ratio_to(self, name: str) -> float:
+        """The median of the per-round ratios nbroutes / ``name`` of requests per second."""
+        return statistics.median(self.ratios_to(name))
+
+    @property
+    def ratios(self) -> list[float]:
+        return self.ratios_to(self.names[1])
 
     @property
     def ratio(self) -> float:
-        return statistics.median(self.ratios)
+        return self.ratio_to(self.names[1])
 
 
 def load(
@@ -318,59 +377,79 @@ def load(
     warmup: float,
     path: str = PATH,
     script: str | None = None,
-    ratio_label: str = "nbroutes/bare",
+    pids: dict[str, int | None] | None = None,
 ) -> Summary:
-    names = list(ports)  # ["nbroutes", "bare Tornado"]
+    """``rounds`` rounds of one wrk run per system, one system at a time, the order reversed every round.
+
+    ``ports`` lists nbroutes first and its main baseline second; ``pids`` gives the process serving each system,
+    whose CPU time per request is measured.
+    """
+    names = list(ports)
+    width = max(len(name) for name in names)
+    pids = pids or {}
     if warmup > 0:
         for name in names:
-            print(f"warm-up  {name:<13} {warmup:.0f}s", flush=True)
+            print(f"warm-up  {name:<{width}} {warmup:.0f}s", flush=True)
             wrk(ports[name], connections, warmup, path, script)
     results: list[dict[str, WrkResult]] = []
-    ratios: list[float] = []
     for i in range(rounds):
         order = names if i % 2 == 0 else names[::-1]
         got: dict[str, WrkResult] = {}
         for name in order:
-            r = wrk(ports[name], connections, duration, path, script)
+            r = measured_wrk(ports[name], pids.get(name), connections, duration, path, script)
             if r.non_2xx or r.socket_errors:
                 print(f"  note: {name}: {r.non_2xx} non-2xx responses, {r.socket_errors} socket errors", flush=True)
             got[name] = r
+            cpu = f"  CPU {r.cpu_us:6.0f} us/req" if r.cpu_us is not None else ""
             print(
-                f"round {i + 1}/{rounds}  {name:<13} {r.rps:>10,.0f} req/s"
-                f"  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms",
+                f"round {i + 1}/{rounds}  {name:<{width}} {r.rps:>10,.0f} req/s"
+                f"  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms{cpu}  load {r.load1:.2f}",
                 flush=True,
             )
         results.append(got)
-        ratios.append(got[names[0]].rps / got[names[1]].rps)
-        print(f"round {i + 1}/{rounds}  ratio {ratio_label} = {ratios[-1]:.3f}", flush=True)
-    return Summary(results, ratios)
+        ratio = got[names[0]].rps / got[names[1]].rps
+        print(f"round {i + 1}/{rounds}  ratio {names[0]}/{names[1]} = {ratio:.3f}", flush=True)
+    return Summary(results, names)
 
 
-Targets = tuple[tuple[str, str], tuple[str, str]]
+#: (system, label) pairs in the order of the table: nbroutes, its main baseline, then any others.
+Labels = Sequence[tuple[str, str]]
+
+HELLO_LABELS: Labels = (
+    ("nbroutes", "nbroutes `%%route` in the kernel"),
+    ("bare Tornado", "bare Tornado `RequestHandler`, same kernel"),
+)
 
 
-def table(summary: Summary, targets: Targets | None = None, ratio: str = "bare") -> str:
-    """The markdown results table: each target's medians, then the ratio of the first to the second."""
-    (a, label_a), (b, label_b) = targets or (
-        ("nbroutes", "nbroutes `%%route` in the kernel"),
-        ("bare Tornado", "bare Tornado `RequestHandler`, same kernel"),
-    )
-    rows = ["| server | req/s (median) | p50 latency | p99 latency |", "|---|---:|---:|---:|"]
-    for name, label in ((a, label_a), (b, label_b)):
+def table(summary: Summary, labels: Labels = HELLO_LABELS) -> str:
+    """The markdown results table: per system its medians, and nbroutes' req/s over its req/s."""
+    first = summary.names[0]
+    rows = [
+        f"| system | req/s (median) | {first} / this | p50 latency | p99 latency | CPU per request "
+        "| load average (1 min) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, label in labels:
+        ratio = "" if name == first else f"{summary.ratio_to(name):.2f}"
+        if name == summary.names[1]:
+            ratio = f"**{ratio}**"
+        cpu = summary.median(name, "cpu_us")
         rows.append(
-            f"| {label} | {summary.median(name, 'rps'):,.0f} | {summary.median(name, 'p50_ms'):.2f} ms "
-            f"| {summary.median(name, 'p99_ms'):.2f} ms |"
+            f"| {label} | {summary.median(name, 'rps'):,.0f} | {ratio} | {summary.median(name, 'p50_ms'):.2f} ms "
+            f"| {summary.median(name, 'p99_ms'):.2f} ms | {'' if cpu != cpu else f'{cpu:,.0f} µs'} "
+            f"| {summary.median(name, 'load1'):.2f} |"
         )
-    rows.append(
-        f"| **ratio nbroutes / {ratio}** | **{summary.ratio:.3f}** | "
-        f"{summary.median(a, 'p50_ms') / summary.median(b, 'p50_ms'):.2f}x "
-        f"| {summary.median(a, 'p99_ms') / summary.median(b, 'p99_ms'):.2f}x |"
-    )
     per_round = ", ".join(f"{r:.3f}" for r in summary.ratios)
-    return (
-        "\n".join(rows)
-        + f"\n\nPer-round ratios of req/s: {per_round} (min {min(summary.ratios):.3f}, max {max(summary.ratios):.3f})."
-    )
+    spread = f"(min {min(summary.ratios):.3f}, max {max(summary.ratios):.3f})"
+    return "\n".join(rows) + f"\n\nPer-round ratios of req/s {first} / {summary.names[1]}: {per_round} {spread}."
+
+
+MEASURES = """\
+Each figure is the median over the rounds. CPU per request is the user + system CPU time the serving process
+(with its children) spent during a run, over the requests wrk counted: it shows where a system spends its work
+even when the two cores, shared with wrk, cap the requests per second. The load average is the machine's
+1-minute figure at the end of each run; wrk and the server under load account for about 2 of it on their own,
+so a figure well above 2 says something else was using the machine during the round."""
 
 
 def section(summary: Summary, info: dict[str, str], args: argparse.Namespace, bodies: dict[str, bytes]) -> str:
@@ -400,8 +479,8 @@ Tornado: `{bodies["bare Tornado"].decode()}`, {len(bodies["bare Tornado"])} byte
 wrk (`-t1 -c{args.connections} -d{args.duration:.0f}s --latency`, keep-alive) loads them one at a time, alternately:
 after a {args.warmup:.0f} s warm-up of each, {args.rounds} rounds of nbroutes then Tornado, the order swapped every
 round, so slow spells of this noisy machine fall on both. One wrk thread and the single-threaded kernel share
-the {info["nproc"]} cores. The figures are medians over the rounds; the ratio is the median of the per-round
-ratios of requests per second, which is the number to compare across machines (absolute req/s are not).
+the {info["nproc"]} cores. The ratio is the median of the per-round ratios of requests per second, which is
+the number to compare across machines (absolute req/s are not). {MEASURES}
 
 Run of {date}:
 
@@ -427,8 +506,9 @@ make bench                    # = .venv/bin/python bench/hello.py, after install
 ```
 
 `bench/hello.py --rounds N --duration SECS --connections C` changes the run, `--quick` makes it short
-(3 rounds of 2 s), and `--check` is a smoke test (both servers answer under wrk; writes nothing). Each full run
-rewrites this section of `docs/benchmarks.md` and leaves the others alone.
+(5 rounds of 2 s), and `--check` is a smoke test (both servers answer under wrk; writes nothing). Each full run
+rewrites this section of `docs/benchmarks.md`, leaving the others alone, and `docs/benchmarks/hello.json`, which
+`bench/chart.py` draws.
 """
 
 
@@ -439,6 +519,7 @@ def write_section(text: str, path: Path = DOCS, title: str = SECTION) -> None:
         "Each section is written by a script in `bench/`; rerun it rather than editing the figures by hand.\n"
         "The machines are noisy, so each benchmark loads its targets alternately in the same run\n"
         "and reports ratios.\n\n"
+        "![Requests per second of nbroutes and of each baseline, one panel per benchmark](benchmarks.png)\n\n"
     )
     old = path.read_text() if path.exists() else header
     lines = old.splitlines(keepends=True)
@@ -454,6 +535,64 @@ def write_section(text: str, path: Path = DOCS, title: str = SECTION) -> None:
     path.write_text(new)
 
 
+def save_results(
+    benchmark: str,
+    summary: Summary,
+    labels: Labels,
+    args: argparse.Namespace,
+    info: dict[str, str],
+    title: str,
+    target: float | None,
+    second_line: Sequence[str] = (),
+) -> Path:
+    """Write the figures of a throughput run as ``docs/benchmarks/<benchmark>.json`` (what bench/chart.py draws).
+
+    ``second_line`` names the systems shown as context rather than as the comparison (the h11 figures).
+    """
+    first = summary.names[0]
+    systems = [
+        {
+            "name": name,
+            "label": label,
+            "rps": summary.median(name, "rps"),
+            "ratio": None if name == first else summary.ratio_to(name),
+            "p50_ms": summary.median(name, "p50_ms"),
+            "p99_ms": summary.median(name, "p99_ms"),
+            "cpu_us_per_request": _finite(summary.median(name, "cpu_us")),
+            "load1": _finite(summary.median(name, "load1")),
+            "second_line": name in second_line,
+            "rps_by_round": [r[name].rps for r in summary.rounds],
+        }
+        for name, label in labels
+    ]
+    record = {
+        "benchmark": benchmark,
+        "kind": "throughput",
+        "title": title.removeprefix("## "),
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "rounds": args.rounds,
+        "duration_s": args.duration,
+        "connections": args.connections,
+        "ratio_of": [first, summary.names[1]],
+        "ratio": summary.ratio,
+        "target": target,
+        "systems": systems,
+        "machine": info,
+    }
+    return write_json(benchmark, record)
+
+
+def write_json(benchmark: str, record: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{benchmark}.json"
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def _finite(value: float) -> float | None:
+    return None if value != value else value  # NaN (nothing measured) is not valid JSON
+
+
 def parse_args(argv: list[str] | None, description: str, baseline: str) -> argparse.Namespace:
     """The options every benchmark in bench/ takes, with --quick and --check applied."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -461,12 +600,14 @@ def parse_args(argv: list[str] | None, description: str, baseline: str) -> argpa
     parser.add_argument("--duration", type=float, default=5, help="seconds per wrk run (default 5)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--warmup", type=float, default=None, help="seconds of warm-up per server (default 3)")
-    parser.add_argument("--quick", action="store_true", help="3 rounds of 2 s, 1 s warm-up")
+    parser.add_argument("--quick", action="store_true", help="5 rounds of 2 s, 1 s warm-up")
     parser.add_argument("--check", action="store_true", help="smoke test: one 1 s round, exit 0 if both answer")
-    parser.add_argument("--no-docs", action="store_true", help=f"do not rewrite {DOCS.relative_to(ROOT)}")
+    parser.add_argument(
+        "--no-docs", action="store_true", help=f"do not rewrite {DOCS.relative_to(ROOT)} or its JSON figures"
+    )
     args = parser.parse_args(argv)
     if args.quick:
-        args.rounds, args.duration = 3, 2
+        args.rounds, args.duration = max(args.rounds, 5), 2
         args.warmup = 1 if args.warmup is None else args.warmup
     if args.check:
         args.rounds, args.duration, args.connections, args.warmup, args.no_docs = 1, 1, 4, 0, True
@@ -484,9 +625,10 @@ def report(
     text: Callable[[], str],
     title: str,
     render: Callable[[Summary], str] = table,
+    save: Callable[[], Path] | None = None,
 ) -> int:
-    """Print the results as ``render`` lays them out (or the smoke test's line) and write ``text()`` as section
-    ``title``; returns 0."""
+    """Print the results as ``render`` lays them out (or the smoke test's line), write ``text()`` as section
+    ``title`` and ``save()`` the JSON figures; returns 0."""
     if args.check:
         print(f"bench: check passed (ratio {summary.ratio:.2f} in a {args.duration:.0f} s round; not a measurement)")
         return 0
@@ -496,6 +638,8 @@ def report(
     if not args.no_docs:
         write_section(text(), DOCS, title)
         print(f"bench: wrote the section {title!r} of {DOCS.relative_to(ROOT)}")
+        if save is not None:
+            print(f"bench: wrote {save().relative_to(ROOT)}")
     return 0
 
 
@@ -526,7 +670,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, port in ports.items():
             print(f"bench: {name:<13} http://127.0.0.1:{port}{PATH} -> {bodies[name].decode()}", flush=True)
         info = machine(versions)
-        summary = load(ports, args.rounds, args.duration, args.connections, args.warmup)
+        pids = dict.fromkeys(ports, kernel.pid)  # both are served by the kernel's process
+        summary = load(ports, args.rounds, args.duration, args.connections, args.warmup, pids=pids)
         check_answers(ports)  # still alive after the load
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
@@ -537,7 +682,14 @@ def main(argv: list[str] | None = None) -> int:
 
     met = "met" if summary.ratio >= TARGET else "NOT met"
     verdict = f"target ratio >= {TARGET:.2f}: {met} ({summary.ratio:.3f})"
-    return report(summary, args, verdict, lambda: section(summary, info, args, bodies), SECTION)
+    return report(
+        summary,
+        args,
+        verdict,
+        lambda: section(summary, info, args, bodies),
+        SECTION,
+        save=lambda: save_results("hello", summary, HELLO_LABELS, args, info, SECTION, TARGET),
+    )
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from hello import (  # noqa: E402
+    MEASURES,
     ROOT,
     WRK_FIX,
     BenchError,
@@ -45,6 +46,7 @@ from hello import (  # noqa: E402
     machine,
     parse_args,
     report,
+    save_results,
     when_up,
 )
 from hello import (  # noqa: E402
@@ -136,13 +138,14 @@ def _show(body: bytes) -> str:
     return body.decode().replace("\n", "\\n")
 
 
+LABELS = (
+    (NAMES[0], "`nbroutes serve people.ipynb`"),
+    (NAMES[1], "`jupyter kernelgateway` (notebook-http, 1 kernel; CPU includes its kernel's)"),
+)
+
+
 def table(summary: Summary) -> str:
-    a, b = NAMES
-    labels = (
-        (a, "`nbroutes serve people.ipynb`"),
-        (b, "`jupyter kernelgateway` (notebook-http, 1 kernel)"),
-    )
-    return results_table(summary, labels, "Kernel Gateway")
+    return results_table(summary, LABELS)
 
 
 def section(summary: Summary, info: dict[str, str], args: argparse.Namespace, bodies: dict[str, bytes]) -> str:
@@ -177,8 +180,8 @@ Before loading, both answer `GET /hello` with 200, `text/plain` and the same bod
 wrk (`-t1 -c{args.connections} -d{args.duration:.0f}s --latency`, keep-alive) loads them one at a time,
 alternately: after a {args.warmup:.0f} s warm-up of each, {args.rounds} rounds of nbroutes then Kernel Gateway,
 the order swapped every round. One wrk thread and the servers' processes (Kernel Gateway's and its kernel's,
-or nbroutes') share the {info["nproc"]} cores. The figures are medians over the rounds; the ratio is the median
-of the per-round ratios of requests per second.
+or nbroutes') share the {info["nproc"]} cores. The ratio is the median of the per-round ratios of requests per
+second. {MEASURES}
 
 wrk uses {connections_note}.
 
@@ -206,8 +209,9 @@ make bench                                # installs wrk and the test and bench 
 ```
 
 `bench/kernel_gateway.py --rounds N --duration SECS --connections C` changes the run (default `-c {CONNECTIONS}`),
-`--quick` makes it short (3 rounds of 2 s), and `--check` is a smoke test (both servers answer under wrk; writes
-nothing). Each full run rewrites this section of `docs/benchmarks.md` and leaves the others alone.
+`--quick` makes it short (5 rounds of 2 s), and `--check` is a smoke test (both servers answer under wrk; writes
+nothing). Each full run rewrites this section of `docs/benchmarks.md`, leaving the others alone, and
+`docs/benchmarks/kernel_gateway.json`.
 """
 
 
@@ -237,9 +241,8 @@ def main(argv: list[str] | None = None) -> int:
             info = machine(versions())
             info["jupyter_kernel_gateway"] = _version("jupyter_kernel_gateway")
             info["jupyter_server"] = _version("jupyter_server")
-            summary = load(
-                ports, args.rounds, args.duration, args.connections, args.warmup, PATH, None, "nbroutes/Kernel Gateway"
-            )
+            pids: dict[str, int | None] = {name: process.pid for name, (process, _) in processes.items()}
+            summary = load(ports, args.rounds, args.duration, args.connections, args.warmup, PATH, None, pids)
             check_answers(ports, processes)  # still alive after the load
         except BenchError as exc:
             print(f"bench: {exc}", file=sys.stderr)
@@ -249,7 +252,15 @@ def main(argv: list[str] | None = None) -> int:
                 stop(process)
 
     verdict = f"ratio nbroutes/Kernel Gateway: {summary.ratio:.1f}"
-    return report(summary, args, verdict, lambda: section(summary, info, args, bodies), SECTION, table)
+    return report(
+        summary,
+        args,
+        verdict,
+        lambda: section(summary, info, args, bodies),
+        SECTION,
+        table,
+        save=lambda: save_results("kernel_gateway", summary, LABELS, args, info, SECTION, None),
+    )
 
 
 if __name__ == "__main__":

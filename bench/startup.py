@@ -5,8 +5,8 @@ on its path (polled every 5 ms), then stopped:
 
 - **nbroutes**: ``nbroutes serve todo-api.ipynb`` on a fresh copy of notebooks/todo-api.ipynb
   (and so a fresh ``todo.db``), polled on ``GET /api/todos``;
-- **FastAPI**: ``uvicorn fastapi_todos:app`` (bench/fastapi_todos.py, the same API on SQLite),
-  polled on ``GET /api/todos``;
+- **FastAPI**: ``uvicorn fastapi_todos:app --loop uvloop --http httptools`` (bench/fastapi_todos.py,
+  the same API on SQLite, on uvicorn as ``fastapi[standard]`` installs it), polled on ``GET /api/todos``;
 - **routes N**: ``nbroutes serve`` on a generated notebook of N ``%%route`` cells (N = 1, 100
   and 1,000, every other one dynamic), polled on ``GET /api/r0``.
 
@@ -23,8 +23,9 @@ time the runner of ``nbroutes serve`` takes to run the notebook, timed inside a 
     .venv/bin/python bench/startup.py --check    # smoke test: one round; writes nothing
     .venv/bin/python bench/startup.py --source ../other-checkout --no-docs   # another nbroutes
 
-Needs FastAPI and uvicorn (``make bench`` installs them). Exit status: 0 on success (whether or
-not the targets were met), 1 when a server does not start or answer.
+Needs fastapi[standard] (``make bench`` installs it). Exit status: 0 on success (whether or
+not the targets were met), 1 when a server does not start or answer, or uvloop/httptools are missing.
+The figures are also saved as docs/benchmarks/startup.json.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hello import DOCS, ROOT, BenchError, cpu_model, free_port, get, write_section  # noqa: E402
-from validated_post import _version, stop  # noqa: E402
+from hello import DOCS, ROOT, BenchError, cpu_model, free_port, get, write_json, write_section  # noqa: E402
+from validated_post import _version, require_standard, stop, uvicorn_command  # noqa: E402
 
 SECTION = "## Start-up: nbroutes serve vs uvicorn + FastAPI, and the cost of a route"
 NOTEBOOK = ROOT / "notebooks" / "todo-api.ipynb"
@@ -104,10 +105,7 @@ def serve_command(notebook: Path) -> Callable[[int, Path], list[str]]:
 
 
 def fastapi_command(port: int, directory: Path) -> list[str]:
-    return [
-        sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"), "fastapi_todos:app",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--log-level", "warning", "--no-access-log",
-    ]  # fmt: skip
+    return uvicorn_command(port, "fastapi_todos:app", "standard")
 
 
 def start_time(target: Target, env: dict[str, str], tmp: Path, run: str) -> float:
@@ -241,7 +239,7 @@ def machine(source: Path) -> dict[str, str]:
         "ipython": _version("ipython"),
         "nbformat": _version("nbformat"),
         "fastapi": _version("fastapi"),
-        "uvicorn": _version("uvicorn"),
+        "uvicorn": f"{_version('uvicorn')} (uvloop {_version('uvloop')}, httptools {_version('httptools')})",
         "load average before the run (1 min)": f"{load:.2f}",
     }
 
@@ -293,8 +291,9 @@ Each start is a new process, timed from just before it is spawned to the first `
 - **nbroutes**: `nbroutes serve todo-api.ipynb --port P --no-access-log` on a copy of
   `notebooks/todo-api.ipynb` (`nbroutes.crud` over SQLite, a `%%route` cell, widgets that do nothing headless),
   polled on `GET /api/todos`;
-- **FastAPI**: `uvicorn --app-dir bench fastapi_todos:app --workers 1 --log-level warning --no-access-log`
-  (`bench/fastapi_todos.py`: the same resource and stats route on `sqlite3`), polled on `GET /api/todos`;
+- **FastAPI**: `uvicorn --app-dir bench fastapi_todos:app --loop uvloop --http httptools --workers 1
+  --log-level warning --no-access-log` (`bench/fastapi_todos.py`: the same resource and stats route on `sqlite3`;
+  uvicorn as `fastapi[standard]` installs it), polled on `GET /api/todos`;
 - **routes N**: `nbroutes serve` on a generated notebook of `%load_ext nbroutes` and N `%%route` cells
   (`/api/r0`, `/api/r1/[id]`, `/api/r2`, ...), polled on `GET /api/r0`.
 
@@ -319,14 +318,36 @@ Machine:
 To reproduce, from the repository root:
 
 ```sh
-make bench                       # installs the bench extras (FastAPI, uvicorn), then runs every script in bench/
+make bench                       # installs the bench extras (fastapi[standard]), then runs every script in bench/
 .venv/bin/python bench/startup.py  # this section only
 ```
 
 `--rounds N` changes the run, `--quick` makes it 5 rounds, `--check` is a smoke test (one round, writes nothing),
 and `--source DIR --no-docs` starts the nbroutes of another checkout (its `PYTHONPATH`) to compare two versions.
-Each full run rewrites this section of `docs/benchmarks.md` and leaves the others alone.
+Each full run rewrites this section of `docs/benchmarks.md`, leaving the others alone, and
+`docs/benchmarks/startup.json`.
 """
+
+
+def save(results: Results, info: dict[str, str], rounds: int) -> Path:
+    """The figures as docs/benchmarks/startup.json (bench/chart.py draws throughput only, and skips it)."""
+    return write_json(
+        "startup",
+        {
+            "benchmark": "startup",
+            "kind": "startup",
+            "title": SECTION.removeprefix("## "),
+            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "rounds": rounds,
+            "start_ratio": statistics.median(results.start_ratios),
+            "route_ratio": results.route_ratio,
+            "systems": [
+                {"name": name, "start_s": statistics.median(t.times), "start_s_by_round": t.times, "run_s": t.runs}
+                for name, t in results.targets.items()
+            ],
+            "machine": info,
+        },
+    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -356,6 +377,11 @@ def main(argv: list[str] | None = None) -> int:
     if "not installed" in (_version("fastapi"), _version("uvicorn")):
         print("bench: FastAPI and uvicorn are needed: pip install -e '.[bench]' (or make bench)", file=sys.stderr)
         return 1
+    try:
+        require_standard()
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
     with tempfile.TemporaryDirectory(prefix="nbroutes-bench-startup-") as tmp_name:
         tmp = Path(tmp_name)
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(args.source), IPYTHONDIR=str(tmp / "ipython"))
@@ -383,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_docs:
         write_section(section(results, info, args.rounds), DOCS, SECTION)
         print(f"bench: wrote the section {SECTION!r} of {DOCS.relative_to(ROOT)}")
+        print(f"bench: wrote {save(results, info, args.rounds).relative_to(ROOT)}")
     return 0
 
 

@@ -1,20 +1,24 @@
-"""Throughput of a validated POST: nbroutes in a real kernel vs FastAPI on uvicorn (one worker).
+"""Throughput of a validated POST: nbroutes in a real kernel vs FastAPI as its users run it, and the rest.
 
 One ipykernel is started with jupyter_client. In it, ``%load_ext nbroutes`` serves
 ``%%route POST /api/items`` whose handler takes ``body: Item`` (a pydantic model of three
-fields) and returns ``body, 201``. A separate process runs ``uvicorn`` with one worker on
-bench/fastapi_items.py, the same model behind ``@app.post("/api/items", status_code=201)``.
-wrk POSTs the same JSON body to them alternately (A then B, then B then A, ...) and the
-result is the median of the per-round ratios of requests per second, nbroutes/FastAPI.
-The target is a ratio of at least 0.95.
+fields) and returns ``body, 201``; a bare Tornado ``RequestHandler`` in the same kernel
+validates the same model with pydantic itself. Separate processes run uvicorn (one worker
+each) on bench/fastapi_items.py, the same model behind ``@app.post("/api/items",
+status_code=201)``, and on the same route cell through ``nbroutes.asgi``: each with
+uvloop and httptools, as ``pip install "fastapi[standard]"`` installs uvicorn and as
+``uvicorn app:app`` then runs it, and again on uvicorn's pure-Python stack (asyncio, h11),
+reported on a second line. wrk POSTs the same JSON body to each in turn, the order
+reversed every round; the result is the median of the per-round ratios of requests per
+second, nbroutes/FastAPI. The target is a ratio of at least 0.95.
 
     .venv/bin/python bench/validated_post.py            # full run; rewrites its section of docs/benchmarks.md
-    .venv/bin/python bench/validated_post.py --quick    # fewer, shorter rounds
-    .venv/bin/python bench/validated_post.py --check    # smoke test: both answer under wrk; writes nothing
+    .venv/bin/python bench/validated_post.py --quick    # 5 rounds of 2 s
+    .venv/bin/python bench/validated_post.py --check    # smoke test: all answer under wrk; writes nothing
 
-Needs wrk, fastapi and uvicorn (``make bench`` installs them). Exit status as bench/hello.py:
-0 on success (whether or not the target was met), 1 when a server does not answer or a load
-run fails, 2 when wrk is missing.
+Needs wrk and fastapi[standard] (``make bench`` installs them). Exit status as bench/hello.py:
+0 on success (whether or not the target was met), 1 when a server does not answer, a load
+run fails or uvloop/httptools are missing, 2 when wrk is missing.
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import http.client
+import importlib.util
 import json
 import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,11 +42,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from hello import (  # noqa: E402
+    MEASURES,
     ROOT,
     VERSIONS_CELL,
     WRK_FIX,
     BenchError,
     Kernel,
+    Labels,
     Summary,
     _strip_ansi,
     free_port,
@@ -48,6 +56,7 @@ from hello import (  # noqa: E402
     machine,
     parse_args,
     report,
+    save_results,
     when_up,
 )
 from hello import (  # noqa: E402
@@ -59,7 +68,48 @@ PATH = "/api/items"
 TARGET = 0.95
 BODY = '{"name":"widget","price":9.5,"quantity":3}'
 EXPECTED = {"name": "widget", "price": 9.5, "quantity": 3}
-NAMES = ("nbroutes", "FastAPI")
+NAMES = ("nbroutes", "FastAPI", "bare Tornado", "nbroutes.asgi", "FastAPI, h11", "nbroutes.asgi, h11")
+#: The systems on uvicorn's pure-Python stack: context on a second line, not the comparison.
+H11 = ("FastAPI, h11", "nbroutes.asgi, h11")
+LABELS: Labels = (
+    ("nbroutes", "nbroutes `%%route POST` in the kernel"),
+    ("FastAPI", "FastAPI `async def` on uvicorn with uvloop + httptools (`fastapi[standard]`), 1 worker"),
+    ("bare Tornado", "bare Tornado `RequestHandler` + pydantic, same kernel"),
+    ("nbroutes.asgi", "nbroutes.asgi (same cell) on uvicorn with uvloop + httptools, 1 worker"),
+    ("FastAPI, h11", "second line: FastAPI on uvicorn's pure-Python asyncio + h11 (plain `pip install uvicorn`)"),
+    ("nbroutes.asgi, h11", "second line: nbroutes.asgi on uvicorn's pure-Python asyncio + h11"),
+)
+
+#: uvicorn's options for each stack. uvicorn picks uvloop and httptools by itself when they are installed; naming
+#: them makes a run without them fail rather than measure the slower stack.
+STACKS = {
+    "standard": ["--loop", "uvloop", "--http", "httptools"],
+    "h11": ["--loop", "asyncio", "--http", "h11"],
+}
+STANDARD_FIX = """pip install -e '.[bench]'   (or: pip install "fastapi[standard]"; make bench does it)"""
+
+BARE_CELL = """\
+import pydantic as _pd, tornado.web as _tw
+
+class _BenchItem(_pd.BaseModel):
+    name: str
+    price: float
+    quantity: int
+
+class _BenchItems(_tw.RequestHandler):
+    def post(self):
+        self.set_header("Content-Type", "application/json")
+        try:
+            item = _BenchItem.model_validate_json(self.request.body)
+        except _pd.ValidationError as exc:
+            self.set_status(422)
+            self.finish(exc.json())
+            return
+        self.set_status(201)
+        self.finish(item.model_dump_json())
+
+_bench_bare_server = _tw.Application([(r"/api/items", _BenchItems)]).listen({port}, "127.0.0.1")
+"""
 
 ROUTE_CELL = """\
 %%route POST /api/items
@@ -113,12 +163,44 @@ def check_answers(ports: dict[str, int], wait: float = 10) -> dict[str, bytes]:
     return bodies
 
 
-def start_uvicorn(port: int) -> subprocess.Popen[bytes]:
-    cmd = [
-        sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"), "fastapi_items:app",
+def require_standard() -> None:
+    """uvloop and httptools are importable, as ``fastapi[standard]`` installs them; raises BenchError if not."""
+    missing = [module for module in ("uvloop", "httptools") if importlib.util.find_spec(module) is None]
+    if missing:
+        raise BenchError(
+            f"{' and '.join(missing)} not installed: FastAPI's users run uvicorn with uvloop and httptools "
+            f"(fastapi[standard]), and a comparison without them is not fair. Install them with:\n    {STANDARD_FIX}"
+        )
+
+
+def uvicorn_command(port: int, app: str, stack: str, *extra: str) -> list[str]:
+    """``uvicorn app`` on 127.0.0.1:``port``, one worker, no access log, on ``stack`` ("standard" or "h11")."""
+    return [
+        sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"), app, *extra, *STACKS[stack],
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
-    return subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
+
+
+def start_uvicorn(port: int, stack: str = "standard") -> subprocess.Popen[bytes]:
+    """uvicorn on bench/fastapi_items.py."""
+    return subprocess.Popen(uvicorn_command(port, "fastapi_items:app", stack), cwd=ROOT, start_new_session=True)
+
+
+def start_asgi(port: int, notebook: Path, stack: str) -> subprocess.Popen[bytes]:
+    """uvicorn on ``nbroutes.asgi`` serving ``notebook`` (the route cell), as docs/deploy.md runs it."""
+    env = {**os.environ, "NBROUTES_NOTEBOOK": str(notebook)}
+    command = uvicorn_command(port, "nbroutes.asgi:from_env", stack, "--factory")
+    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+
+
+def route_notebook(path: Path) -> Path:
+    """A notebook of ``%load_ext nbroutes`` and ROUTE_CELL, for nbroutes.asgi."""
+    cells = [
+        {"cell_type": "code", "execution_count": None, "id": f"c{i}", "metadata": {}, "outputs": [], "source": src}
+        for i, src in enumerate(["%load_ext nbroutes", ROUTE_CELL])
+    ]
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    return path
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -142,49 +224,63 @@ def _version(dist: str) -> str:
 
 
 def table(summary: Summary) -> str:
-    a, b = NAMES
-    labels = ((a, "nbroutes `%%route POST` in the kernel"), (b, "FastAPI `async def` on uvicorn, 1 worker"))
-    return results_table(summary, labels, "FastAPI")
+    return results_table(summary, LABELS)
+
+
+def gain(summary: Summary, fast: str, slow: str) -> float:
+    """The median of the per-round ratios of req/s ``fast`` / ``slow``."""
+    return statistics.median(r[fast].rps / r[slow].rps for r in summary.rounds)
 
 
 def section(summary: Summary, info: dict[str, str], args: argparse.Namespace, bodies: dict[str, bytes]) -> str:
     met = summary.ratio >= TARGET
     verdict = (
-        f"**Met**: {summary.ratio:.3f} >= {TARGET:.2f}."
-        if met
-        else f"**Not met**: {summary.ratio:.3f} < {TARGET:.2f} (see the notes below, if some were added by hand)."
+        f"**Met**: {summary.ratio:.3f} >= {TARGET:.2f}." if met else f"**Not met**: {summary.ratio:.3f} < {TARGET:.2f}."
     )
     machine_rows = "\n".join(f"| {k} | {v} |" for k, v in info.items())
     date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    answers = (
+        f"every one `{next(iter(bodies.values())).decode()}`"
+        if len(set(bodies.values())) == 1
+        else "; ".join(f"{name}: `{body.decode()}`" for name, body in bodies.items())
+    )
+    fastapi_gain, asgi_gain = gain(summary, "FastAPI", "FastAPI, h11"), gain(summary, "nbroutes.asgi", H11[1])
     return f"""{SECTION}
 
 What is measured: a POST whose JSON body is validated by pydantic and echoed back with 201, served by nbroutes
-in a notebook kernel and by FastAPI, the usual way to write such an endpoint. Both validate the same model,
+in a notebook kernel and by FastAPI as its users install and run it. All validate the same model,
 `class Item(BaseModel): name: str; price: float; quantity: int`:
 
 - **nbroutes**, in one real ipykernel started with `jupyter_client`: `%load_ext nbroutes`, then the cell
   `%%route POST /api/items` defining `Item` and `def POST(req, body: Item): return body, 201` (nbroutes binds
-  `body` from the annotation and validates it, `nbroutes/validation.py`);
-- **FastAPI**, in a separate process: `uvicorn --workers 1` (asyncio loop and h11, as installed: no uvloop,
-  no httptools) on `bench/fastapi_items.py`,
-  `@app.post("/api/items", status_code=201) async def create(item: Item): return item`.
+  `body` from the annotation and validates it, `nbroutes/core/validation.py`);
+- **FastAPI**, the comparison, in a separate process: `uvicorn --loop uvloop --http httptools --workers 1` on
+  `bench/fastapi_items.py`, `@app.post("/api/items", status_code=201) async def create(item: Item): return item`.
+  That is what `pip install "fastapi[standard]"` installs (uvicorn with uvloop and httptools) and what
+  `uvicorn app:app` and `fastapi run` pick; the options only make a missing uvloop or httptools fail the run;
+- **bare Tornado**, in the same kernel: a `RequestHandler` whose `post` runs `Item.model_validate_json` on the
+  body and writes `model_dump_json()` (422 with pydantic's errors otherwise): the floor of the kernel's server;
+- **nbroutes.asgi**: the same route cell in a notebook served by `uvicorn nbroutes.asgi:from_env --factory`
+  with uvloop and httptools, one worker, as `docs/deploy.md` runs it;
+- on a **second line**, for context only: FastAPI and nbroutes.asgi on uvicorn's pure-Python stack
+  (`--loop asyncio --http h11`, what plain `pip install uvicorn` gives).
 
-Before loading, both answer `POST /api/items` with `{BODY}` by 201 and the same JSON
-(nbroutes: `{bodies["nbroutes"].decode()}`; FastAPI: `{bodies["FastAPI"].decode()}`),
-and a body that does not validate by 422. wrk (`-t1 -c{args.connections} -d{args.duration:.0f}s --latency`,
-keep-alive, a Lua script setting `wrk.method = "POST"`, that body and `Content-Type: application/json`) loads
-them one at a time, alternately: after a {args.warmup:.0f} s warm-up of each, {args.rounds} rounds of nbroutes
-then FastAPI, the order swapped every round. One wrk thread, the single-threaded kernel and the one uvicorn
-worker share the {info["nproc"]} cores. The figures are medians over the rounds; the ratio is the median of
-the per-round ratios of requests per second, the number to compare across machines.
+Before loading, each answers `POST /api/items` with `{BODY}` by 201 and the same JSON ({answers}), and a body
+that does not validate by 422. wrk (`-t1 -c{args.connections} -d{args.duration:.0f}s --latency`, keep-alive, a
+Lua script setting `wrk.method = "POST"`, that body and `Content-Type: application/json`) loads them one at a
+time: after a {args.warmup:.0f} s warm-up of each, {args.rounds} rounds of one run each, the order reversed
+every round. One wrk thread and the one process under load share the {info["nproc"]} cores. The ratio is the
+median of the per-round ratios of requests per second. {MEASURES}
 
 Run of {date}:
 
 {table(summary)}
 
-Target: nbroutes serves at least {TARGET:.0%} of FastAPI's requests per second (ratio >= {TARGET:.2f}). For
-context, a bare Tornado handler calling pydantic directly was reported at about 1.0 of FastAPI on this machine
-(an earlier measurement, not made by this script).
+uvloop + httptools over asyncio + h11, same app (median of the per-round ratios of req/s): FastAPI
+{fastapi_gain:.2f}x, nbroutes.asgi {asgi_gain:.2f}x. This is why `docs/deploy.md` installs `uvicorn[standard]`.
+
+Target: nbroutes in the kernel serves at least {TARGET:.0%} of the requests per second of FastAPI on uvicorn
+with uvloop and httptools (ratio >= {TARGET:.2f}).
 {verdict}
 
 Machine:
@@ -196,12 +292,13 @@ Machine:
 To reproduce, from the repository root:
 
 ```sh
-make bench     # installs wrk, fastapi and uvicorn when missing, runs bench/hello.py then bench/validated_post.py
+make bench     # installs wrk and fastapi[standard] when missing, runs every script in bench/, draws the chart
+.venv/bin/python bench/validated_post.py  # this section only
 ```
 
 `bench/validated_post.py --rounds N --duration SECS --connections C` changes the run, `--quick` makes it short
-(3 rounds of 2 s), and `--check` is a smoke test (both servers answer under wrk; writes nothing). Each full run
-rewrites this section of `docs/benchmarks.md` and leaves the others alone.
+(5 rounds of 2 s), and `--check` is a smoke test (every server answers under wrk; writes nothing). Each full run
+rewrites this section of `docs/benchmarks.md`, leaving the others alone, and `docs/benchmarks/validated_post.json`.
 """
 
 
@@ -212,39 +309,51 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: wrk is not installed; install it with:\n    {WRK_FIX}", file=sys.stderr)
         return 2
 
-    port_a, port_b = free_port(), free_port()
+    port_a = free_port()
     env = {**os.environ, "NBROUTES_PORT": str(port_a), "NBROUTES_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1"}
     kernel: Kernel | None = None
-    uvicorn: subprocess.Popen[bytes] | None = None
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="nbroutes-post-") as lua:
-        lua.write(LUA)
-        lua.flush()
+    servers: dict[str, subprocess.Popen[bytes]] = {}
+    with tempfile.TemporaryDirectory(prefix="nbroutes-post-") as tmp_name:
+        tmp = Path(tmp_name)
+        lua = tmp / "post.lua"
+        lua.write_text(LUA)
+        notebook = route_notebook(tmp / "items.ipynb")
         try:
-            print(f"bench: starting uvicorn on 127.0.0.1:{port_b} and a python3 kernel", flush=True)
-            uvicorn = start_uvicorn(port_b)
+            require_standard()
+            ports = {name: free_port() for name in NAMES}
+            print("bench: starting uvicorn (4 servers) and a python3 kernel", flush=True)
+            servers["FastAPI"] = start_uvicorn(ports["FastAPI"], "standard")
+            servers["FastAPI, h11"] = start_uvicorn(ports["FastAPI, h11"], "h11")
+            servers["nbroutes.asgi"] = start_asgi(ports["nbroutes.asgi"], notebook, "standard")
+            servers["nbroutes.asgi, h11"] = start_asgi(ports["nbroutes.asgi, h11"], notebook, "h11")
             kernel = Kernel(env)
             out = kernel.run("%load_ext nbroutes\nimport nbroutes\nprint('BENCH-URL', nbroutes.url())")
             m = re.search(r"BENCH-URL http://127\.0\.0\.1:(\d+)", out)
             if m is None:
                 raise BenchError(f"%load_ext nbroutes did not start a server:\n{_strip_ansi(out)}")
-            port_a = int(m.group(1))
+            ports["nbroutes"] = int(m.group(1))
             kernel.run(ROUTE_CELL)
+            kernel.run(BARE_CELL.replace("{port}", str(ports["bare Tornado"])))
             versions = json.loads(kernel.run(VERSIONS_CELL).split("BENCH-VERSIONS ", 1)[1].splitlines()[0])
-            if uvicorn.poll() is not None:
-                raise BenchError(f"uvicorn exited with status {uvicorn.returncode}")
-            ports = {NAMES[0]: port_a, NAMES[1]: port_b}
-            bodies = check_answers(ports, wait=20)
+            for name, server in servers.items():
+                if server.poll() is not None:
+                    raise BenchError(f"uvicorn for {name} exited with status {server.returncode}")
+            bodies = check_answers(ports, wait=30)
             for name, port in ports.items():
-                print(f"bench: {name:<9} POST http://127.0.0.1:{port}{PATH} -> {bodies[name].decode()}", flush=True)
+                print(f"bench: {name:<18} POST http://127.0.0.1:{port}{PATH} -> {bodies[name].decode()}", flush=True)
             info = machine(versions)
             info.update(
                 pydantic=_version("pydantic"),
                 fastapi=_version("fastapi"),
-                uvicorn=f"{_version('uvicorn')} (1 worker, asyncio loop, h11)",
+                starlette=_version("starlette"),
+                uvicorn=f"{_version('uvicorn')} (1 worker per server)",
+                uvloop=_version("uvloop"),
+                httptools=_version("httptools"),
+                h11=_version("h11"),
             )
-            summary = load(
-                ports, args.rounds, args.duration, args.connections, args.warmup, PATH, lua.name, "nbroutes/FastAPI"
-            )
+            pids: dict[str, int | None] = {name: server.pid for name, server in servers.items()}
+            pids.update({"nbroutes": kernel.pid, "bare Tornado": kernel.pid})
+            summary = load(ports, args.rounds, args.duration, args.connections, args.warmup, PATH, str(lua), pids=pids)
             check_answers(ports)  # still alive after the load
         except BenchError as exc:
             print(f"bench: {exc}", file=sys.stderr)
@@ -254,12 +363,23 @@ def main(argv: list[str] | None = None) -> int:
                 if kernel is not None:
                     kernel.shutdown()
             finally:
-                if uvicorn is not None:
-                    stop(uvicorn)
+                for server in servers.values():
+                    stop(server)
 
     met = "met" if summary.ratio >= TARGET else "NOT met"
-    verdict = f"target ratio >= {TARGET:.2f}: {met} ({summary.ratio:.3f})"
-    return report(summary, args, verdict, lambda: section(summary, info, args, bodies), SECTION, table)
+    verdict = (
+        f"target ratio nbroutes/FastAPI >= {TARGET:.2f}: {met} ({summary.ratio:.3f}); uvloop + httptools over h11: "
+        f"FastAPI {gain(summary, 'FastAPI', H11[0]):.2f}x, nbroutes.asgi {gain(summary, 'nbroutes.asgi', H11[1]):.2f}x"
+    )
+    return report(
+        summary,
+        args,
+        verdict,
+        lambda: section(summary, info, args, bodies),
+        SECTION,
+        table,
+        save=lambda: save_results("validated_post", summary, LABELS, args, info, SECTION, TARGET, H11),
+    )
 
 
 if __name__ == "__main__":

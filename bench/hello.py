@@ -304,13 +304,14 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def git_revision() -> str:
+def git_revision(source: Path = ROOT) -> str:
+    """The commit of the checkout at ``source`` whose nbroutes is measured, and whether nbroutes/ has changes."""
     try:
         rev = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+            ["git", "-C", str(source), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "nbroutes"], capture_output=True, text=True
+            ["git", "-C", str(source), "status", "--porcelain", "--", "nbroutes"], capture_output=True, text=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -47,7 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hello import DOCS, ROOT, BenchError, cpu_model, free_port, get, write_json, write_section  # noqa: E402
+from hello import DOCS, ROOT, BenchError, cpu_model, free_port, get, git_revision, write_json, write_section  # noqa: E402
 from validated_post import _version, require_standard, stop, uvicorn_command  # noqa: E402
 
 SECTION = "## Start-up: nbroutes serve vs uvicorn + FastAPI, and the cost of a route"
@@ -211,19 +211,6 @@ def measure(targets: dict[str, Target], rounds: int, env: dict[str, str], tmp: P
     return Results(targets)
 
 
-def revision(source: Path) -> str:
-    try:
-        rev = subprocess.run(
-            ["git", "-C", str(source), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(source), "status", "--porcelain", "--", "nbroutes"], capture_output=True, text=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{rev} (nbroutes/ with uncommitted changes)" if dirty else rev
-
-
 def machine(source: Path) -> dict[str, str]:
     try:
         cpus = len(os.sched_getaffinity(0))
@@ -235,7 +222,7 @@ def machine(source: Path) -> dict[str, str]:
         "cpu": cpu_model(),
         "kernel (uname -r)": platform.release(),
         "python": f"{platform.python_version()} ({platform.python_implementation()})",
-        "nbroutes": f"{'this checkout' if source == ROOT else source.name} at {revision(source)}",
+        "nbroutes": f"{'this checkout' if source == ROOT else source.name} at {git_revision(source)}",
         "ipython": _version("ipython"),
         "nbformat": _version("nbformat"),
         "fastapi": _version("fastapi"),

@@ -7,10 +7,7 @@ writes the response back. The rules it shares with the ASGI adapter (body limits
 the fallback 500, the access log, closing streams, binding, URLs) are ``transport``'s.
 
 It also keeps the connections in check, since in a kernel they share the kernel's
-process: ``_Listener`` accepts at most ``max_connections`` (a 503 beyond, and a pause
-rather than a spin when the process is out of descriptors), and one sweep a tick
-closes the connections past their header, body, idle or write timeout. The sweep
-is per server, not a timer per request: a request only stamps its connection.
+process: that is ``connections.Listener``, which a ``Server`` listens with.
 """
 
 from __future__ import annotations
@@ -23,19 +20,17 @@ import logging
 import socket
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 from tornado import httputil
-from tornado.http1connection import HTTP1ServerConnection
-from tornado.httpserver import HTTPServer, _HTTPRequestContext
-from tornado.ioloop import IOLoop
-from tornado.iostream import IOStream, StreamClosedError
+from tornado.iostream import StreamClosedError
 
 from nbroutes.core.app import App
 from nbroutes.core.requests import Request
 from nbroutes.core.responses import Response
 from nbroutes.errors import PortInUseError
+from nbroutes.servers.connections import ANSWERING, READING, WAITING, Connection, Listener
 from nbroutes.servers.transport import (
     BODY_TIMEOUT,
     ERROR_BODY,
@@ -45,14 +40,12 @@ from nbroutes.servers.transport import (
     WRITE_TIMEOUT,
     BodyReader,
     Limits,
-    Throttle,
     console_for,
     http_date,
     listen,
     local_url,
     log_access,
     public_url,
-    raw_response,
     report_failure,
     send_stream,
 )
@@ -71,39 +64,6 @@ _PORT_SEARCH = 100
 _QUEUED_CHUNKS = 4
 #: How long a body is read and dropped after its 413 went out, for a client still sending it.
 _LINGER = 2.0
-#: How long accepting pauses when the process has no descriptor left for a new connection.
-_DESCRIPTOR_PAUSE = 0.5
-
-_REQUEST_TIMEOUT = raw_response(408, "Request Timeout", "the request body stopped arriving")
-_OVERLOADED = raw_response(503, "Service Unavailable", "too many connections; try again shortly")
-_OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
-
-# What a connection is doing, for the sweep.
-_WAITING = 0  # for a request: idle, or its head arriving
-_READING = 1  # the request's body
-_ANSWERING = 2  # the handler running, the response going out
-
-
-class _Connection:
-    """One client connection, as the sweep sees it: what it is doing, since when, and how far it got."""
-
-    __slots__ = ("stream", "phase", "since", "mark", "channel", "received")
-
-    def __init__(self, stream: IOStream, now: float) -> None:
-        self.stream = stream
-        self.phase = _WAITING
-        #: When the phase began, or progress was last seen (the listener's clock, updated once a tick).
-        self.since = now
-        #: How far the phase had got at ``since``: bytes read or written; -1 before the first look.
-        self.mark = -1
-        #: The streamed body being read, whose handler may be the one holding it up.
-        self.channel: _BodyChannel | None = None
-        #: Bytes of request bodies received on this connection.
-        self.received = 0
-
-    def enter(self, phase: int, now: float) -> None:
-        self.phase, self.since, self.mark = phase, now, -1
-
 
 class _BodyChannel:
     """A request body handed to its handler as it arrives (``--body-limit false``), never held whole.
@@ -228,11 +188,11 @@ class _Exchange(httputil.HTTPMessageDelegate):
         connection: httputil.HTTPConnection,
         observer: Observer | None = None,
         active: set[_Exchange] | None = None,
-        client: _Connection | None = None,
-        clock: _Listener | None = None,
+        client: Connection | None = None,
+        clock: Listener | None = None,
     ) -> None:
         self.app = app
-        #: The connection's record for the sweep (None outside a ``_Listener``), and whose ``now`` stamps it.
+        #: The connection's record for the sweep (None outside a ``Listener``), and whose ``now`` stamps it.
         self.client = client
         self.clock = clock
         #: Set when the answer goes out before the body is read (a 413), while the client may still be sending it.
@@ -258,7 +218,7 @@ class _Exchange(httputil.HTTPMessageDelegate):
         client = self.client
         if "Content-Length" not in headers and "Transfer-Encoding" not in headers:
             if client is not None:
-                client.enter(_ANSWERING, self.clock.now)  # type: ignore[union-attr]
+                client.enter(ANSWERING, self.clock.now)  # type: ignore[union-attr]
             return None
         limit = self.app.body_limit_for(start_line.path.partition("?")[0])
         reader = BodyReader(limit, headers.get("Content-Length"))
@@ -267,7 +227,7 @@ class _Exchange(httputil.HTTPMessageDelegate):
         # checked here as the body arrives, is the one that counts.
         connection.set_max_body_size(UNLIMITED_BODY)
         if client is not None:
-            client.enter(_READING, self.clock.now)  # type: ignore[union-attr]
+            client.enter(READING, self.clock.now)  # type: ignore[union-attr]
         if reader.declared_too_large:
             # Answered now, before a byte of the body. A client that waits for "100 Continue" gets none
             # (Tornado sends none once the response is finished) and the connection closes. One that sends
@@ -315,7 +275,7 @@ class _Exchange(httputil.HTTPMessageDelegate):
             if client.channel is not None:
                 client.channel.end()
                 client.channel = None
-            client.enter(_ANSWERING, self.clock.now)  # type: ignore[union-attr]
+            client.enter(ANSWERING, self.clock.now)  # type: ignore[union-attr]
         if self.linger is not None:
             self.linger.body_done()
         if self.task is not None:
@@ -423,170 +383,14 @@ class _Delegate(httputil.HTTPServerConnectionDelegate):
         self.observer = observer
         self.active: set[_Exchange] = set()
         #: The listener whose connections these are (set by it), for their records and its clock.
-        self.listener: _Listener | None = None
+        self.listener: Listener | None = None
 
     def start_request(self, server_conn: object, request_conn: httputil.HTTPConnection) -> httputil.HTTPMessageDelegate:
         listener = self.listener
         client = listener.clients.get(server_conn) if listener is not None else None
         if client is not None:
-            client.enter(_WAITING, listener.now)  # type: ignore[union-attr]
+            client.enter(WAITING, listener.now)  # type: ignore[union-attr]
         return _Exchange(self.app, request_conn, self.observer, self.active, client, listener)
-
-
-class _Listener(HTTPServer):
-    """Tornado's ``HTTPServer`` holding at most ``limits.max_connections``, and closing those past their time.
-
-    Beyond the bound a new connection gets a 503 with ``Connection: close`` and is closed at once.
-    When the process is out of descriptors anyway (other files, a kernel's sockets), accepting pauses
-    for half a second instead of failing in a loop; either is logged at most once every 10 s.
-    """
-
-    def initialize(self, *args: Any, limits: Limits, **kwargs: Any) -> None:  # type: ignore[override]
-        super().initialize(*args, **kwargs)
-        # Tornado's header timeout is a timer per request (and an hour by default): the sweep replaces it.
-        self.conn_params.header_timeout = None
-        self.limits = limits
-        self.clients: dict[object, _Connection] = {}
-        self.now = IOLoop.current().time()
-        self.refusals = Throttle(app_log)
-        self._sweeper: asyncio.TimerHandle | None = None
-        self._sweep_later()
-
-    # -- accepting ------------------------------------------------------------------------------
-    def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
-        for sock in sockets:
-            self._sockets[sock.fileno()] = sock
-            self._handlers[sock.fileno()] = self._accept_on(sock)
-
-    def _accept_on(self, sock: socket.socket) -> Callable[[], None]:
-        """Accept connections on ``sock`` as Tornado's ``add_accept_handler`` does, within the bound; returns
-        the function that stops it."""
-        loop = IOLoop.current()
-        listening = True
-        paused: object = None  # the timeout that resumes accepting
-
-        def accept(fd: Any, events: int) -> None:
-            nonlocal paused
-            for _ in range(128):  # Tornado's batch: other work runs between batches
-                if not listening:
-                    return
-                try:
-                    connection, address = sock.accept()
-                except BlockingIOError:
-                    return
-                except ConnectionAbortedError:
-                    continue
-                except OSError as exc:
-                    if exc.errno not in _OUT_OF_DESCRIPTORS:
-                        raise
-                    # The connection stays queued, so the socket stays readable: without a pause this
-                    # would fail again at once, forever (the log flood of a full descriptor table).
-                    self.refusals.warning(
-                        f"nbroutes: out of file descriptors ({exc.strerror}) with {len(self.clients)} "
-                        f"connections open; not accepting for {_DESCRIPTOR_PAUSE}s"
-                    )
-                    loop.remove_handler(sock)
-                    paused = loop.call_later(_DESCRIPTOR_PAUSE, resume)
-                    return
-                if len(self.clients) >= self.limits.max_connections:
-                    self._refuse(connection)
-                    continue
-                self._handle_connection(connection, address)
-
-        def resume() -> None:
-            nonlocal paused
-            paused = None
-            if listening:
-                loop.add_handler(sock, accept, IOLoop.READ)
-
-        def stop() -> None:
-            nonlocal listening
-            listening = False
-            if paused is not None:
-                loop.remove_timeout(paused)
-            else:
-                loop.remove_handler(sock)
-
-        loop.add_handler(sock, accept, IOLoop.READ)
-        return stop
-
-    def _refuse(self, connection: socket.socket) -> None:
-        """A 503 to a connection over the bound, then close it; a line in the log at most every 10 s."""
-        self.refusals.warning(
-            f"nbroutes: {len(self.clients)} connections open, the most allowed (max_connections); "
-            "answering new ones 503"
-        )
-        try:
-            connection.setblocking(False)
-            try:
-                connection.recv(65536)  # a request sent already: read, so closing sends FIN, not a reset
-            except OSError:
-                pass
-            connection.send(_OVERLOADED)
-        except OSError:
-            pass
-        finally:
-            connection.close()
-
-    def handle_stream(self, stream: IOStream, address: tuple[Any, ...]) -> None:
-        context = _HTTPRequestContext(stream, address, self.protocol, self.trusted_downstream)
-        conn = HTTP1ServerConnection(stream, self.conn_params, context)
-        self._connections.add(conn)
-        self.clients[conn] = _Connection(stream, self.now)
-        conn.start_serving(self)
-
-    def on_close(self, server_conn: object) -> None:
-        self.clients.pop(server_conn, None)
-        super().on_close(server_conn)
-
-    # -- timeouts -------------------------------------------------------------------------------
-    def _sweep_later(self) -> None:
-        self._sweeper = asyncio.get_event_loop().call_later(self.limits.tick, self._sweep)
-
-    def stop_sweeping(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
-
-    def _sweep(self) -> None:
-        """Close every connection past its timeout; runs once a tick, whatever the number of requests."""
-        self.now = now = IOLoop.current().time()
-        limits = self.limits
-        for client in list(self.clients.values()):
-            stream = client.stream
-            if stream.closed():
-                continue
-            phase = client.phase
-            if phase == _WAITING:
-                # Bytes of the next request's head in Tornado's buffer: its head is arriving, not idle.
-                arriving = getattr(stream, "_read_buffer_size", 0)
-                if arriving and client.mark < 0:
-                    client.since, client.mark = now, 0
-                timeout = limits.header_timeout if client.mark >= 0 else limits.idle_timeout
-                if timeout is not None and now - client.since > timeout:
-                    stream.close()
-            elif phase == _READING:
-                channel = client.channel
-                progress = client.received
-                if progress != client.mark or (channel is not None and channel.held_up):
-                    client.since, client.mark = now, progress
-                elif limits.body_timeout is not None and now - client.since > limits.body_timeout:
-                    self._body_timed_out(stream)
-            else:
-                written = getattr(stream, "_total_write_done_index", 0)
-                if not stream.writing() or written != client.mark:
-                    client.since, client.mark = now, written  # waiting on the handler, or the client reads
-                elif limits.write_timeout is not None and now - client.since > limits.write_timeout:
-                    stream.close()  # the client stopped reading: the response's stream is closed with it
-        self._sweep_later()
-
-    def _body_timed_out(self, stream: IOStream) -> None:
-        """A 408 to a client whose body stopped coming, then close its connection."""
-        try:
-            stream.write(_REQUEST_TIMEOUT)  # small: into the socket's buffer at once
-        except StreamClosedError:
-            pass
-        stream.close()
 
 
 class Server:
@@ -622,7 +426,7 @@ class Server:
         self.host = host
         self.port = port
         self.requested_port = port
-        self._http: _Listener | None = None
+        self._http: Listener | None = None
         self._delegate: _Delegate | None = None
         self._sockets: list[socket.socket] = []
 
@@ -646,7 +450,7 @@ class Server:
             self._sockets, self.port = _bind(self.host, self.requested_port, search)
         self.app.allow_hosts(self.host)  # a name given to bind is one the server is reached by
         self._delegate = _Delegate(self.app, self.observer)
-        server = _Listener(self._delegate, xheaders=False, max_body_size=100 * 1024**2, limits=self.limits)
+        server = Listener(self._delegate, xheaders=False, max_body_size=100 * 1024**2, limits=self.limits)
         self._delegate.listener = server
         server.add_sockets(self._sockets)
         self._http = server

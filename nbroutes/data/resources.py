@@ -29,18 +29,12 @@ sent, and a client that wrote such a query can write the next page's too.
 
 from __future__ import annotations
 
-import datetime
-import decimal
-import enum
 import inspect
 import json
 import keyword
 import sqlite3
-import types
-import typing
-import uuid
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, Optional, get_args, get_origin
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 from pydantic import BaseModel, TypeAdapter, ValidationError, create_model
@@ -56,6 +50,16 @@ from nbroutes.core.responses import ApiResponse
 from nbroutes.core.routing import Route
 from nbroutes.core.validation import Query, validation_errors
 from nbroutes.data import sqlite as data
+from nbroutes.data.schema import (
+    check_table,
+    create_table,
+    filter_type,
+    is_json,
+    model_from_table,
+    optional,
+    to_sql,
+    unwrap,
+)
 from nbroutes.errors import CrudError, HTTPException, PatternError, RequestValidationError
 
 __all__ = ["crud", "CrudError", "LINK_QUERY_LIMIT"]
@@ -64,8 +68,6 @@ __all__ = ["crud", "CrudError", "LINK_QUERY_LIMIT"]
 PAGE, SIZE, SORT = "_page", "_size", "_sort"
 _PARAM = {"page_": PAGE, "size_": SIZE, "sort_": SORT}  # Python names (pydantic forbids a leading "_")
 _RESERVED = {"req", "res", "body", *_PARAM}
-_SCALARS = (bool, int, float, str, bytes, datetime.datetime, datetime.date, datetime.time, decimal.Decimal, uuid.UUID)
-_ANY: TypeAdapter[Any] = TypeAdapter(Any)
 #: The longest filter-and-sort query the ``Link`` header repeats; past it the header is left out.
 LINK_QUERY_LIMIT = 1024
 #: The integers SQLite stores (signed 64-bit); the sqlite3 module raises OverflowError for any other.
@@ -108,13 +110,13 @@ def crud(
         raise CrudError(f"page_size must be between 1 and max_page_size ({max_page_size}), not {page_size}")
     with data.lock(table.db):
         if model is None:
-            model = _model_from_table(table, pk)
+            model = model_from_table(table, pk)
         elif not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise CrudError(f"model must be a pydantic BaseModel class, not {model!r}")
         if table.exists():
-            _check_table(table, model, pk)
+            check_table(table, model, pk)
         else:
-            _create_table(table, model, pk)
+            create_table(table, model, pk)
         resource = _Resource(compiled.text, table, model, pk, page_size, max_page_size)
     base = compiled.text.rstrip("/")
     console = console or Console(compiled.text)
@@ -124,123 +126,6 @@ def crud(
     item_route = Route(item_pattern, resource.item_endpoints(), owner=owner, console=console)
     app.router.set(owner, [list_route, item_route])
     return [list_route, item_route]
-
-
-# -- the schema --------------------------------------------------------------------------------------
-def _bare(annotation: Any) -> Any:
-    """The annotation without ``Annotated`` and ``Optional``: ``Optional[int]`` is ``int``."""
-    if get_origin(annotation) is Annotated:
-        annotation = get_args(annotation)[0]
-    args = [a for a in get_args(annotation) if a is not type(None)]
-    if _is_union(annotation) and len(args) == 1:
-        return _bare(args[0])
-    return annotation
-
-
-def _optional(annotation: Any) -> Any:
-    """``Optional[annotation]``, built at runtime (``X | None`` fails for some typing forms)."""
-    return Optional[annotation]  # noqa: UP045
-
-
-def _is_union(annotation: Any) -> bool:
-
-    return get_origin(annotation) in (typing.Union, getattr(types, "UnionType", None))
-
-
-def _allows_none(annotation: Any) -> bool:
-    return (
-        annotation is None or annotation is type(None) or (_is_union(annotation) and type(None) in get_args(annotation))
-    )
-
-
-def _column_type(annotation: Any) -> type:
-    """The Python type sqlite-utils turns into the column's SQL type (bool INTEGER, datetime TEXT)."""
-    bare = _bare(annotation)
-    if get_origin(bare) is Literal:
-        values = get_args(bare)
-        return type(values[0]) if values and isinstance(values[0], (bool, int, float, str)) else str
-    if isinstance(bare, type):
-        if issubclass(bare, enum.Enum):
-            return int if issubclass(bare, int) else float if issubclass(bare, float) else str
-        if issubclass(bare, (bool, int, float, bytes)):
-            return bare
-    return str  # str, dates and times (ISO text), Decimal and UUID (exact text), and JSON for the rest
-
-
-def _is_json(annotation: Any) -> bool:
-    """True for fields stored as JSON text: lists, dicts, nested models."""
-    bare = _bare(annotation)
-    origin = get_origin(bare)
-    if origin in (list, dict, tuple, set, frozenset) or bare in (list, dict, tuple, set, frozenset):
-        return True
-    return isinstance(bare, type) and issubclass(bare, BaseModel)
-
-
-def _filter_type(annotation: Any) -> Any:
-    """The type a query-string filter value is converted with: the field's type if it is a scalar, else str."""
-    bare = _bare(annotation)
-    if get_origin(bare) is Literal or (isinstance(bare, type) and issubclass(bare, (*_SCALARS, enum.Enum))):
-        return bare
-    return str
-
-
-def _model_from_table(table: Table, pk: str) -> type[BaseModel]:
-    if not table.exists():
-        raise CrudError(f"table {table.name} does not exist: pass a model to create it")
-    fields: dict[str, Any] = {}
-    for name, kind in table.columns_dict.items():
-        if name == pk:
-            continue
-        if name.startswith("_"):
-            raise CrudError(f"{table.name}.{name}: a column starting with _ cannot be a model field; pass a model")
-        fields[name] = (_optional(kind), None)
-    words = "".join(w.capitalize() for w in "".join(c if c.isalnum() else " " for c in table.name).split())
-    try:
-        made: type[BaseModel] = create_model(words or "Row", **fields)
-    except Exception as exc:  # noqa: BLE001 - pydantic's reasons are many; the user's fix is one
-        raise CrudError(f"cannot make a model from the columns of {table.name} ({exc}); pass a model") from None
-    return made
-
-
-def _create_table(table: Table, model: type[BaseModel], pk: str) -> None:
-    fields = model.model_fields
-    columns: dict[str, Any] = {} if pk in fields else {pk: int}
-    columns.update({name: _column_type(f.annotation) for name, f in fields.items()})
-    not_null: set[str] = set()
-    defaults: dict[str, Any] = {}
-    for name, f in fields.items():
-        if name == pk or f.default_factory is not None:
-            continue  # a factory's value (now(), a new id) is not one constant: the column stays nullable
-        value = None if f.is_required() else _to_sql(f.default)
-        if isinstance(value, (int, float, str)):
-            # Rows inserted from a cell (db["todos"].insert(...)) get the model's defaults too.
-            defaults[name] = (
-                table.db.quote(value) if isinstance(value, str) else int(value) if isinstance(value, bool) else value
-            )
-        if (f.is_required() or name in defaults) and not _allows_none(f.annotation):
-            not_null.add(name)
-    table.create(columns, pk=pk, not_null=not_null, defaults=defaults)
-
-
-def _check_table(table: Table, model: type[BaseModel], pk: str) -> None:
-    columns = [c.name for c in table.columns]
-    missing = [name for name in model.model_fields if name not in columns]
-    if missing:
-        raise CrudError(
-            f"table {table.name} has no column {', '.join(missing)} for the fields of {model.__name__} "
-            f"(its columns: {', '.join(columns)}); add them (table.add_column(name, type)) or change the model"
-        )
-    if table.pks != [pk]:
-        raise CrudError(f"the primary key of {table.name} is {', '.join(table.pks)}, not {pk}: pass pk=")
-
-
-# -- values ------------------------------------------------------------------------------------------
-def _to_sql(value: Any) -> Any:
-    """A validated value as SQLite stores it: bools as 0/1, dates as ISO text, lists and models as JSON."""
-    if value is None or isinstance(value, (bool, int, float, str, bytes)):
-        return value
-    plain = _ANY.dump_python(value, mode="json")
-    return json.dumps(plain, ensure_ascii=False) if isinstance(plain, (dict, list)) else plain
 
 
 def _body_errors(exc: ValidationError) -> list[dict[str, Any]]:
@@ -326,7 +211,7 @@ class _Resource:
         self.max_page_size = max_page_size
         fields = model.model_fields
         if pk in fields:
-            self.pk_type: Any = _bare(fields[pk].annotation)
+            self.pk_type: Any = unwrap(fields[pk].annotation)
             self.row_model: type[BaseModel] = model
         else:
             affinity = table.columns_dict.get(pk, int)
@@ -334,12 +219,12 @@ class _Resource:
             # dict[str, Any]: mypy checks a ** argument against create_model's named options (__base__...) too.
             key_field: dict[str, Any] = {pk: (self.pk_type, ...)}
             self.row_model = create_model(f"{model.__name__}Row", __base__=model, **key_field)
-        optional_fields: dict[str, Any] = {n: (_optional(f.annotation), None) for n, f in fields.items() if n != pk}
+        optional_fields: dict[str, Any] = {n: (optional(f.annotation), None) for n, f in fields.items() if n != pk}
         self.patch_model: type[BaseModel] = create_model(f"{model.__name__}Patch", **optional_fields)
         #: The columns a response shows, in order: the key, then the model's fields.
         self.columns = [pk, *(n for n in fields if n != pk)]
-        self.json_columns = {n for n, f in fields.items() if _is_json(f.annotation)}
-        self.filter_types = {pk: self.pk_type, **{n: _filter_type(f.annotation) for n, f in fields.items()}}
+        self.json_columns = {n for n, f in fields.items() if is_json(f.annotation)}
+        self.filter_types = {pk: self.pk_type, **{n: filter_type(f.annotation) for n, f in fields.items()}}
         self.adapters = {n: TypeAdapter(t) for n, t in self.filter_types.items()}
         #: Columns that can be keyword parameters (documented and converted by nbroutes); the rest are read raw.
         self.declared = {
@@ -406,7 +291,7 @@ class _Resource:
         Raises RequestValidationError (422) for an integer SQLite cannot store.
         """
         values = instance.model_dump()
-        record = {name: _to_sql(values[name]) for name in self.columns if name != self.pk and name in values}
+        record = {name: to_sql(values[name]) for name in self.columns if name != self.pk and name in values}
         for name, value in record.items():
             if not _fits(value):
                 raise _out_of_range(["body", name], value)
@@ -470,7 +355,7 @@ class _Resource:
                     value = self.adapters[name].validate_python(raw)
                 except ValidationError as exc:
                     raise RequestValidationError(validation_errors(exc, ("query", name))) from None
-            value = _to_sql(value)
+            value = to_sql(value)
             if not _fits(value):
                 raise _out_of_range(["query", name], value)
             terms.append(f"{quote_identifier(name)} = ?")
@@ -522,7 +407,7 @@ class _Resource:
         record = self._record(body)
         given = getattr(body, self.pk) if self.pk in self.model.model_fields else None
         if given is not None:
-            record = {self.pk: _to_sql(given), **record}
+            record = {self.pk: to_sql(given), **record}
             if not _fits(record[self.pk]):
                 raise _out_of_range(["body", self.pk], record[self.pk])
         names = ", ".join(quote_identifier(name) for name in record)
@@ -580,14 +465,14 @@ class _Resource:
             _keyword("size_", Annotated[int, Query(ge=1, alias=SIZE, description=size_doc)], self.page_size),
             _keyword(
                 "sort_",
-                Annotated[_optional(str), Query(alias=SORT, description="Columns to sort by, comma-separated; -desc")],
+                Annotated[optional(str), Query(alias=SORT, description="Columns to sort by, comma-separated; -desc")],
                 None,
             ),
         ]
         for column in sorted(self.declared, key=self.columns.index):
             doc = f"Only rows whose {column} equals this"
             params.append(
-                _keyword(column, Annotated[_optional(self.filter_types[column]), Query(description=doc)], None)
+                _keyword(column, Annotated[optional(self.filter_types[column]), Query(description=doc)], None)
             )
 
         def list_rows(**kw: Any) -> Any:

@@ -69,7 +69,28 @@ def detect_form(tree: ast.Module) -> tuple[Form, list[str]]:
         return "pages", ["handler"]
     if names:
         return "method", [m for m in METHODS if m in names]
+    _refuse_functions_only(tree)
     return "body", []
+
+
+def _refuse_functions_only(tree: ast.Module) -> None:
+    """Raise CellError for a body-form cell that only defines functions: it would answer 204 to everything.
+
+    ``def get(req, res)`` or ``def users(req)`` is a handler under a name nbroutes does not call;
+    as a body it defines the function on every request and returns nothing.
+    """
+    statements = [s for s in tree.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    defined = [s.name for s in statements if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    if not defined or len(defined) != len(statements):
+        return
+    methods = [name.upper() for name in defined if name.upper() in METHODS]
+    if methods:
+        hint = f"name it {methods[0]} to answer {methods[0]} requests (method names are upper-case, as in route.ts)"
+    else:
+        hint = "name it GET, POST, ... (one function per method) or handler(req, res) to answer every method"
+    raise CellError(
+        f"the cell defines {', '.join(f'{name}()' for name in defined)} but no handler nbroutes calls: {hint}"
+    )
 
 
 def parse_cell(source: str, filename: str, line_offset: int = 0) -> ast.Module:

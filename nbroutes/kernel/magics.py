@@ -7,6 +7,7 @@ traceback, and nothing is registered, so the route that was there keeps serving.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar, cast
@@ -15,7 +16,7 @@ from IPython.core import magic as ipython_magic
 from IPython.core import magic_arguments as ipython_magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.core.magic import Magics, magics_class
+from IPython.core.magic import Magics, magics_class, no_var_expand
 
 from nbroutes.core.handlers import METHODS
 from nbroutes.core.paths import compile_pattern, example_path
@@ -84,6 +85,7 @@ class RouteMagics(Magics):
         #: This kernel's App, server and settings (not ``routes``: that is the ``%routes`` magic).
         self.state = state
 
+    @no_var_expand  # the line is taken verbatim: "{user_id}" is a mistake to explain, not a variable to expand
     @magic_arguments()
     @argument("spec", nargs="+", metavar="[METHODS] PATH", help="e.g. /api/users/[id] or GET,POST /api/items")
     @argument(
@@ -117,6 +119,7 @@ class RouteMagics(Magics):
             raise UsageError(f"%%route takes [METHODS] PATH, not {' '.join(args.spec)!r}")
         only = _parse_methods(args.spec[0]) if len(args.spec) == 2 else None
         path = args.spec[-1]
+        _refuse_other_frameworks_params(path)
         try:
             pattern = compile_pattern(path)
         except PatternError as exc:
@@ -172,6 +175,7 @@ class RouteMagics(Magics):
         if self.state.server is None or not self.state.server.running:
             print("nbroutes: the server is stopped; %nbroutes start serves this route", file=sys.stderr)
 
+    @no_var_expand  # matchers verbatim, as %%route takes its path
     @magic_arguments()
     @argument("matchers", nargs="*", metavar="MATCHER", help="paths it runs for, e.g. /api/admin/:path* (default: all)")
     @cell_magic
@@ -301,3 +305,29 @@ class RouteMagics(Magics):
             count = len(state.app.router.routes)
             hits = sum(r.hits for r in state.app.router.routes)
             print(f"nbroutes: {count} route{'s' * (count != 1)}, {hits} request{'s' * (hits != 1)} answered")
+
+
+_OTHER_PARAMS = re.compile(r"\{([^/{}]*)\}|(?<=/):(\w+)([*+?]?)")
+
+
+def _refuse_other_frameworks_params(path: str) -> None:
+    """Raise UsageError for ``{id}`` (FastAPI, Flask-style) or ``:id`` (Express) segments, naming the ``[id]`` to write.
+
+    Without this, ``{id}`` would be a static segment and ``:id`` a 404 for every real id.
+    """
+    if _OTHER_PARAMS.search(path) is None:
+        return
+
+    def nextjs(match: re.Match[str]) -> str:
+        if match.group(1) is not None:
+            return f"[{match.group(1).strip() or 'id'}]"
+        name, modifier = match.group(2), match.group(3)
+        if modifier == "+":
+            return f"[...{name}]"
+        if modifier in ("*", "?"):
+            return f"[[...{name}]]"
+        return f"[{name}]"
+
+    raise UsageError(
+        f"%%route {path}: Next.js writes a dynamic segment in brackets, e.g. %%route {_OTHER_PARAMS.sub(nextjs, path)}"
+    )

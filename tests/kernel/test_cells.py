@@ -148,3 +148,23 @@ def test_async_method_handler():
         response = c.get("/api/a")
     assert response.text == "done"
     assert response.headers["content-type"] == TEXT
+
+
+@pytest.mark.parametrize(
+    ("source", "hint"),
+    [
+        ("def get(req, res):\n    return {'a': 1}", "name it GET to answer GET requests"),
+        ("async def post(req):\n    return 1", "name it POST"),
+        ('"""Users."""\ndef users(req):\n    return []', "GET, POST, ... (one function per method) or handler"),
+    ],
+)
+def test_a_cell_that_only_defines_functions_nbroutes_does_not_call_is_refused(source: str, hint: str) -> None:
+    # As a body it would define the function on every request and answer 204: refused, with the name to use.
+    with pytest.raises(CellError, match="but no handler nbroutes calls") as caught:
+        compile_cell(source, {})
+    assert hint in str(caught.value)
+
+
+def test_a_body_that_defines_a_helper_and_uses_it_is_still_a_body() -> None:
+    compiled = compile_cell("def double(x):\n    return 2 * x\n{'n': double(21)}", {})
+    assert compiled.form == "body"

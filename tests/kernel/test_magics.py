@@ -57,3 +57,29 @@ def test_unroute_of_an_unknown_path_is_a_usage_error(kernel: Kernel) -> None:
     assert result.error is not None and result.error["ename"] == "UsageError"
     assert "/nope" in result.error_text
     assert "Traceback" not in result.error_text
+
+
+def test_the_route_line_is_taken_verbatim_and_other_frameworks_params_are_explained(kernel: Kernel) -> None:
+    # IPython expands {name} in a magic's line: %%route /api/users/{user_id} once registered /api/users/5.
+    kernel.ok("user_id = 5")
+    cases = {
+        "/api/verbatim/{user_id}": "%%route /api/verbatim/[user_id]",
+        "/api/verbatim/{id}/posts": "%%route /api/verbatim/[id]/posts",
+        "/api/verbatim/:id": "%%route /api/verbatim/[id]",
+        "/api/verbatim/:path*": "%%route /api/verbatim/[[...path]]",
+    }
+    for path, suggestion in cases.items():
+        result = kernel.execute(f"%%route {path}\ndef GET(req):\n    return {{'ok': True}}")
+        assert result.error is not None and result.error["ename"] == "UsageError", path
+        assert "Next.js writes a dynamic segment in brackets" in result.error["evalue"], result.error
+        assert suggestion in result.error["evalue"], result.error
+    assert kernel.get("/api/verbatim/5").status == 404  # nothing registered under the expanded value
+    kernel.ok("%%route /api/verbatim/[user_id]\ndef GET(req):\n    return {'id': req.query['user_id']}")
+    assert kernel.get("/api/verbatim/5").status == 200
+
+
+def test_a_cell_that_defines_get_in_lower_case_is_refused_with_the_name_to_use(kernel: Kernel) -> None:
+    result = kernel.execute("%%route /api/lowercase\ndef get(req, res):\n    return {'ok': True}")
+    assert result.error is not None and result.error["ename"] == "UsageError"
+    assert "name it GET" in result.error["evalue"], result.error
+    assert kernel.get("/api/lowercase").status == 404

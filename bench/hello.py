@@ -318,23 +318,30 @@ def git_revision(source: Path = ROOT) -> str:
     return f"{rev} (nbroutes/ with uncommitted changes)" if dirty else rev
 
 
-def machine(kernel_versions: dict[str, str]) -> dict[str, str]:
+def host() -> dict[str, str]:
+    """The machine's rows of a section's table: cores this process may use, the CPU, the OS kernel."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:
         cpus = os.cpu_count() or 0
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return {"nproc": str(cpus), "cpu": cpu_model(), "kernel (uname -r)": platform.release()}
+
+
+def load_average() -> str:
+    """The 1-minute load average now, for the row that says how busy the machine was before a run."""
+    return f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "nan"
+
+
+def machine(kernel_versions: dict[str, str]) -> dict[str, str]:
     return {
-        "nproc": str(cpus),
-        "cpu": cpu_model(),
-        "kernel (uname -r)": platform.release(),
+        **host(),
         "python": f"{kernel_versions['python']} ({kernel_versions['implementation']})",
         "tornado": kernel_versions["tornado"],
         "ipykernel": kernel_versions["ipykernel"],
         "ipython": kernel_versions["ipython"],
         "nbroutes": f"{kernel_versions['nbroutes']} at {git_revision()}",
         "wrk": wrk_version(),
-        "load average before the run (1 min)": f"{load:.2f}",
+        "load average before the run (1 min)": load_average(),
     }
 
 

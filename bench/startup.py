@@ -47,7 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hello import DOCS, ROOT, BenchError, cpu_model, free_port, get, git_revision, write_json, write_section  # noqa: E402
+from hello import DOCS, ROOT, BenchError, free_port, get, git_revision, host, load_average, write_json, write_section  # noqa: E402
 from validated_post import _version, require_standard, stop, uvicorn_command  # noqa: E402
 
 SECTION = "## Start-up: nbroutes serve vs uvicorn + FastAPI, and the cost of a route"
@@ -212,22 +212,15 @@ def measure(targets: dict[str, Target], rounds: int, env: dict[str, str], tmp: P
 
 
 def machine(source: Path) -> dict[str, str]:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 0
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return {
-        "nproc": str(cpus),
-        "cpu": cpu_model(),
-        "kernel (uname -r)": platform.release(),
+        **host(),
         "python": f"{platform.python_version()} ({platform.python_implementation()})",
         "nbroutes": f"{'this checkout' if source == ROOT else source.name} at {git_revision(source)}",
         "ipython": _version("ipython"),
         "nbformat": _version("nbformat"),
         "fastapi": _version("fastapi"),
         "uvicorn": f"{_version('uvicorn')} (uvloop {_version('uvloop')}, httptools {_version('httptools')})",
-        "load average before the run (1 min)": f"{load:.2f}",
+        "load average before the run (1 min)": load_average(),
     }
 
 

@@ -251,11 +251,12 @@ class App:
         path = request.path
         try:
             canonical = request.route_path  # the spelling every middleware matcher saw
+            segments = request.route_segments  # split with it, once
         except MalformedPathError as exc:
             return _error(400, "Bad Request", f"Malformed URL: {exc}")
         if (len(canonical) > 1 and canonical.endswith("/")) or "//" in canonical:
             return _redirect_without_slash(request)
-        found = self.router.match(canonical)
+        found = self.router.match(canonical, segments)
         if found is None:
             return _error(404, "Not Found", f"No route matches {path}")
         route, params = found

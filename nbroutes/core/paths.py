@@ -30,6 +30,7 @@ __all__ = [
     "PatternError",
     "Segment",
     "canonical_path",
+    "canonical_split",
     "collapse_slashes",
     "compile_pattern",
     "example_path",
@@ -198,10 +199,18 @@ def canonical_path(path: str) -> str:
 
     Raises MalformedPathError as ``split_path`` does.
     """
+    return canonical_split(path)[0]
+
+
+def canonical_split(path: str) -> tuple[str, list[str]]:
+    """``canonical_path(path)`` and the segments routing walks, from one split of ``path``.
+
+    Raises MalformedPathError as ``split_path`` does.
+    """
     segments = split_path(path)
     if "%" not in path:
-        return path if path.startswith("/") else "/" + path
-    return "/" + "/".join(s.replace("%", "%25").replace("/", "%2F") for s in segments)
+        return (path if path.startswith("/") else "/" + path), segments
+    return "/" + "/".join(s.replace("%", "%25").replace("/", "%2F") for s in segments), segments
 
 
 _SLASHES = re.compile(r"/{2,}")

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, unquote_plus
 
 from nbroutes.core.datastructures import Headers, UploadedFile
-from nbroutes.core.paths import canonical_path
+from nbroutes.core.paths import canonical_split
 from nbroutes.errors import BodyError, BodyStreamedError
 
 __all__ = [
@@ -79,7 +79,7 @@ class Request:
         self.state: dict[str, Any] = {}  # for middleware to pass data to handlers
         #: The route the request went to, once routed.
         self.route: Any = None
-        self._canonical: tuple[str, str] | None = None  # (path, its canonical spelling)
+        self._canonical: tuple[str, str, list[str]] | None = None  # (path, its canonical spelling, its segments)
 
     @property
     def route_path(self) -> str:
@@ -90,10 +90,21 @@ class Request:
 
         Raises MalformedPathError (a 400) for a bad escape, invalid UTF-8 or a '.'/'..' segment.
         """
+        return self._route_spelling()[1]
+
+    @property
+    def route_segments(self) -> list[str]:
+        """``route_path``'s decoded segments, as the router walks them (split once with it).
+
+        Raises MalformedPathError as ``route_path`` does.
+        """
+        return self._route_spelling()[2]
+
+    def _route_spelling(self) -> tuple[str, str, list[str]]:
         cached = self._canonical
         if cached is None or cached[0] is not self.path:
-            cached = self._canonical = (self.path, canonical_path(self.path))
-        return cached[1]
+            cached = self._canonical = (self.path, *canonical_split(self.path))
+        return cached
 
     @cached_property
     def query_params(self) -> dict[str, str | list[str]]:

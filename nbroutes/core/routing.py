@@ -153,12 +153,13 @@ class _Table:
             self._routes = sorted(found, key=_precedence)
         return self._routes
 
-    def match(self, path: str) -> tuple[Route, dict[str, Any]] | None:
+    def match(self, path: str, segments: list[str] | None = None) -> tuple[Route, dict[str, Any]] | None:
         if "%" not in path:
             route = self.static.get(path)
             if route is not None:
                 return route, {}
-        segments = split_path(path)
+        if segments is None:
+            segments = split_path(path)
         params: dict[str, Any] = {}
         route = _walk(self.root, segments, 0, params)
         return (route, params) if route is not None else None
@@ -440,12 +441,13 @@ class Router:
         route = _slot(self._table.root, compiled)
         return route if route is not None and route.pattern.text == compiled.text and route.listed else None
 
-    def match(self, path: str) -> tuple[Route, dict[str, Any]] | None:
-        """The route for ``path`` and its params, or None.
+    def match(self, path: str, segments: list[str] | None = None) -> tuple[Route, dict[str, Any]] | None:
+        """The route for ``path`` and its params, or None; ``segments``, when the caller has split ``path``
+        already (``Request.route_segments``), saves splitting it again.
 
         Raises MalformedPathError for a path with a bad percent-escape.
         """
-        return self._table.match(path)
+        return self._table.match(path, segments)
 
     def _change(self, removed: Iterable[Route]) -> None:
         edit = _Edit(self._table)
